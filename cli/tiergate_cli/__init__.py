@@ -1,0 +1,1 @@
+"""The `tiergate` command line: one console script, one subcommand per process kind."""

@@ -1,0 +1,44 @@
+"""Entry point of the `tiergate` console script.
+
+Each subcommand imports its own package lazily, so `tiergate sim` does not pay for
+Kopf and `tiergate operator` does not pay for FastAPI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tiergate_api import __version__
+
+
+def _cmd_version(_: argparse.Namespace) -> int:
+    print(f"tiergate {__version__}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tiergate",
+        description="TierGate: route each LLM request to the smallest model that can do it well.",
+    )
+    parser.add_argument("--version", action="version", version=f"tiergate {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    version = commands.add_parser("version", help="print the version and exit")
+    version.set_defaults(handler=_cmd_version)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    return int(handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

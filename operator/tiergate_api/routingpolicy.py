@@ -1,0 +1,225 @@
+"""RoutingPolicy: how requests for one model alias are matched to tiers.
+
+The policy names its candidate tiers, how to rank them (strategy), what they may cost
+(budget) and in which order to fall back when a tier fails. The CRD in `crds/` is
+generated from these models (`make crds`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal, Self
+
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+
+from tiergate_api.base import ApiModel, Bool, Int, ObjectName
+from tiergate_api.conditions import Condition
+from tiergate_api.constants import API_VERSION, ROUTING_POLICY_KIND
+from tiergate_api.enums import (
+    ClassifierMode,
+    LatencyClass,
+    Locality,
+    OnBudgetExceeded,
+    RetryOn,
+    Strategy,
+)
+from tiergate_api.metadata import ObjectMeta
+from tiergate_api.quantities import DECIMAL_PATTERN, parse_usd
+from tiergate_api.schema_extras import cel, list_map, list_set, validations
+
+UsdString = Annotated[str, StringConstraints(max_length=20, pattern=DECIMAL_PATTERN)]
+Weight = Annotated[Int, Field(ge=0, le=100)]
+
+DEFAULT_WEIGHTS = (50, 30, 20)
+"""Hybrid weights (capability, cost, latency) when a Hybrid policy gives none."""
+
+
+class TierRef(ApiModel):
+    """A ModelTier in the policy's namespace."""
+
+    name: ObjectName
+    """Name of the ModelTier."""
+
+
+class Weights(ApiModel):
+    """Relative weights of the Hybrid score; only their proportions matter."""
+
+    capability: Weight = 0
+    """Weight of capability fit (smaller capable tiers score higher)."""
+    cost: Weight = 0
+    """Weight of estimated cost (cheaper tiers score higher)."""
+    latency: Weight = 0
+    """Weight of expected latency (faster tiers score higher)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel("self.capability + self.cost + self.latency > 0", "weights must sum to more than zero")
+        )
+    )
+
+    @model_validator(mode="after")
+    def _positive_sum(self) -> Self:
+        if self.capability + self.cost + self.latency <= 0:
+            raise ValueError("weights must sum to more than zero")
+        return self
+
+
+class Budget(ApiModel):
+    """Cost limits in USD; never exceeded by choice."""
+
+    max_cost_per_request: UsdString | None = None
+    """Largest estimated cost of one request (prompt tokens plus max_tokens at the tier's prices)."""
+    daily_limit: UsdString | None = None
+    """Spend allowed per UTC day for this policy."""
+    on_exceeded: OnBudgetExceeded = OnBudgetExceeded.DOWNGRADE
+    """Downgrade: send to the cheapest tiers that fit (Local first). Reject: answer 429."""
+
+    @property
+    def max_cost(self) -> Decimal | None:
+        """maxCostPerRequest as a Decimal, or None when unlimited."""
+        return parse_usd(self.max_cost_per_request) if self.max_cost_per_request else None
+
+    @property
+    def daily(self) -> Decimal | None:
+        """dailyLimit as a Decimal, or None when unlimited."""
+        return parse_usd(self.daily_limit) if self.daily_limit else None
+
+
+ALL_RETRY_ON = [RetryOn.SERVER_ERROR, RetryOn.RATE_LIMITED, RetryOn.TIMEOUT, RetryOn.CONNECTION_ERROR]
+
+
+class Fallback(ApiModel):
+    """What happens when an attempt fails."""
+
+    chain: Annotated[list[TierRef], *list_map("name", 32, min_items=1)] | None = None
+    """Explicit fallback order after the primary; unset follows the strategy's ranking."""
+    retry_on: Annotated[list[RetryOn], *list_set(4)] = Field(
+        default_factory=lambda: list(ALL_RETRY_ON),
+        json_schema_extra={"default": [r.value for r in ALL_RETRY_ON]},
+    )
+    """Failures that move the request to the next tier."""
+    max_attempts: Annotated[Int, Field(ge=1, le=10)] = 3
+    """Most upstream attempts per request (one more is allowed to reach the Local last resort)."""
+    attempt_timeout_seconds: Annotated[Int, Field(ge=1, le=3600)] = 30
+    """Time allowed per attempt before it counts as a Timeout."""
+    require_local_last: Bool = True
+    """Every plan ends with a healthy Local tier; the policy is not Ready without one."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(self.chain) || self.chain.all(t, self.chain.filter(u, u.name == t.name).size() == 1)",
+                "fallback.chain names must be unique",
+                field_path=".chain",
+            )
+        )
+    )
+
+
+class Classifier(ApiModel):
+    """How the task of a request is decided."""
+
+    header: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9-]+$")] = (
+        "x-tiergate-task"
+    )
+    """Request header that names the task explicitly; it always wins."""
+    mode: ClassifierMode = ClassifierMode.AUTO
+    """Auto: the header, else the built-in classifier. HeaderOnly: the header, else Chat."""
+
+
+class RoutingPolicySpec(ApiModel):
+    """The desired routing for one model alias."""
+
+    model_alias: Annotated[
+        str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+    ]
+    """Requests whose model is this alias use this policy, for example auto."""
+    strategy: Strategy = Strategy.CAPABILITY
+    """Capability (smallest capable first), Cost, Latency or Hybrid (weighted score)."""
+    weights: Weights | None = None
+    """Hybrid only: relative weights of capability, cost and latency (default 50/30/20)."""
+    tiers: Annotated[list[TierRef], *list_map("name", 64, min_items=1)]
+    """Candidate tiers, in the policy's namespace."""
+    default_latency_class: LatencyClass = LatencyClass.INTERACTIVE
+    """Latency class when the request's x-tiergate-latency-class header gives none."""
+    budget: Budget | None = None
+    """Cost limits; unset means no limit."""
+    fallback: Fallback = Field(default_factory=Fallback, json_schema_extra={"default": {}})
+    """Fallback order, triggers and attempt limits."""
+    classifier: Classifier = Field(default_factory=Classifier, json_schema_extra={"default": {}})
+    """How the task of a request is decided."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(self.weights) || self.strategy == 'Hybrid'",
+                "weights are allowed only with strategy Hybrid",
+                field_path=".weights",
+            ),
+            cel(
+                "self.tiers.all(t, self.tiers.filter(u, u.name == t.name).size() == 1)",
+                "tiers names must be unique",
+                field_path=".tiers",
+            ),
+        )
+    )
+
+    @model_validator(mode="after")
+    def _weights_only_with_hybrid(self) -> Self:
+        if self.weights is not None and self.strategy != Strategy.HYBRID:
+            raise ValueError("weights are allowed only with strategy Hybrid")
+        return self
+
+    @property
+    def effective_weights(self) -> tuple[int, int, int]:
+        """(capability, cost, latency) weights, with the default when none are given."""
+        if self.weights is None:
+            return DEFAULT_WEIGHTS
+        return (self.weights.capability, self.weights.cost, self.weights.latency)
+
+
+class PolicyTierStatus(ApiModel):
+    """What the policy sees of one candidate tier."""
+
+    name: ObjectName
+    """Name of the ModelTier."""
+    ready: Bool = False
+    """Whether the tier exists and is Ready."""
+    locality: Locality | None = None
+    """Local or Remote; unset when the tier does not exist."""
+
+
+class BudgetStatus(ApiModel):
+    """Spend of the current UTC day."""
+
+    day: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    """The UTC day the figures are for (YYYY-MM-DD)."""
+    spent: UsdString
+    """USD spent today through this policy."""
+    remaining: UsdString | None = None
+    """USD left of dailyLimit today; unset without a limit."""
+
+
+class RoutingPolicyStatus(ApiModel):
+    """The observed state of a RoutingPolicy."""
+
+    observed_generation: Annotated[Int | None, Field(ge=0)] = None
+    """The metadata.generation the status was computed from."""
+    conditions: Annotated[list[Condition], *list_map("type", 16)] = []
+    """Ready (summary), ResolvedRefs and LocalFallback."""
+    tiers: Annotated[list[PolicyTierStatus], Field(max_length=96)] = []
+    """Each candidate and fallback tier with its readiness and locality."""
+    budget: BudgetStatus | None = None
+    """Spend today and what remains of the daily limit."""
+
+
+class RoutingPolicy(ApiModel):
+    """A RoutingPolicy resource as stored by the API server or written in a YAML file."""
+
+    api_version: Literal["tiergate.io/v1alpha1"] = API_VERSION
+    kind: Literal["RoutingPolicy"] = ROUTING_POLICY_KIND
+    metadata: ObjectMeta
+    spec: RoutingPolicySpec
+    status: RoutingPolicyStatus | None = None
+
+    model_config = ConfigDict(extra="ignore")

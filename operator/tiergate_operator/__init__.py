@@ -1,0 +1,1 @@
+"""The Kopf operator that turns ModelTiers into vLLM workloads and checks RoutingPolicies."""
