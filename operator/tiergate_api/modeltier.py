@@ -19,7 +19,7 @@ from tiergate_api.constants import API_VERSION, DEFAULT_GPU_RESOURCE, MODEL_TIER
 from tiergate_api.enums import Feature, Locality, Task
 from tiergate_api.metadata import ObjectMeta
 from tiergate_api.quantities import DECIMAL_PATTERN, SIZE_PATTERN, parse_size, parse_usd
-from tiergate_api.schema_extras import FreeForm, Quantity, cel, list_map, list_set, validations
+from tiergate_api.schema_extras import FreeForm, Quantity, RuleViolationError, cel, list_map, list_set, validations
 
 UsdString = Annotated[str, StringConstraints(max_length=20, pattern=DECIMAL_PATTERN)]
 LabelValue = Annotated[str, StringConstraints(max_length=63)]
@@ -234,7 +234,7 @@ class VllmBackend(ApiModel):
     @model_validator(mode="after")
     def _tensor_parallel_fits_gpus(self) -> Self:
         if self.gpu.count and self.tensor_parallel_size > self.gpu.count:
-            raise ValueError("tensorParallelSize cannot exceed gpu.count")
+            raise RuleViolationError("tensorParallelSize cannot exceed gpu.count", "tensorParallelSize")
         return self
 
 

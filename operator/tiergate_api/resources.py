@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from tiergate_api.constants import API_VERSION, MODEL_TIER_KIND, ROUTING_POLICY_KIND
 from tiergate_api.modeltier import ModelTier
 from tiergate_api.routingpolicy import RoutingPolicy
+from tiergate_api.schema_extras import RuleViolationError
 
 Resource = ModelTier | RoutingPolicy
 _KINDS: dict[str, type[ModelTier] | type[RoutingPolicy]] = {
@@ -56,7 +57,11 @@ def field_errors(exc: ValidationError) -> list[tuple[str, str]]:
     """pydantic errors as (dotted field path, message) pairs, without pydantic's noise."""
     problems = []
     for error in exc.errors(include_url=False):
-        path = ".".join(str(part) for part in error["loc"] if not _is_union_tag(part))
+        parts = [str(part) for part in error["loc"] if not _is_union_tag(part)]
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, RuleViolationError) and cause.field:
+            parts.append(cause.field)
+        path = ".".join(parts)
         message = error["msg"].removeprefix("Value error, ")
         problems.append((path, message))
     return problems

@@ -25,7 +25,7 @@ from tiergate_api.enums import (
 )
 from tiergate_api.metadata import ObjectMeta
 from tiergate_api.quantities import DECIMAL_PATTERN, parse_usd
-from tiergate_api.schema_extras import cel, list_map, list_set, validations
+from tiergate_api.schema_extras import RuleViolationError, cel, list_map, list_set, validations
 
 UsdString = Annotated[str, StringConstraints(max_length=20, pattern=DECIMAL_PATTERN)]
 Weight = Annotated[Int, Field(ge=0, le=100)]
@@ -167,7 +167,7 @@ class RoutingPolicySpec(ApiModel):
     @model_validator(mode="after")
     def _weights_only_with_hybrid(self) -> Self:
         if self.weights is not None and self.strategy != Strategy.HYBRID:
-            raise ValueError("weights are allowed only with strategy Hybrid")
+            raise RuleViolationError("weights are allowed only with strategy Hybrid", "weights")
         return self
 
     @property

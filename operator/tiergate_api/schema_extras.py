@@ -23,6 +23,14 @@ QUANTITY_PATTERN: Final = (
 _QUANTITY_RE: Final = re.compile(QUANTITY_PATTERN)
 
 
+class RuleViolationError(ValueError):
+    """A cross-field rule failed; `field` is the CEL rule's fieldPath, relative to the model."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def cel(rule: str, message: str, *, field_path: str | None = None) -> dict[str, str]:
     """One `x-kubernetes-validations` entry."""
     entry = {"rule": rule, "message": message}
