@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     version = commands.add_parser("version", help="print the version and exit")
     version.set_defaults(handler=_cmd_version)
+    # Each register() costs only argparse; heavy imports happen inside the handlers.
+    from tiergate_gateway.cli import register as register_gateway
+    from tiergate_gateway.sim.cli import register as register_sim
+
+    register_gateway(commands)
+    register_sim(commands)
     return parser
 
 

@@ -1,0 +1,23 @@
+"""POST /v1/route/explain: the plan for a request, without calling any model."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from tiergate_gateway.api.body import read_body
+from tiergate_gateway.dispatch import Dispatcher
+from tiergate_gateway.explain import explain_decision
+from tiergate_gateway.protocol import parse_request
+
+router = APIRouter()
+
+
+@router.post("/v1/route/explain")
+async def explain(request: Request) -> JSONResponse:
+    """Accepts a chat body (or a completions body with "prompt") and the routing headers."""
+    dispatcher: Dispatcher = request.app.state.dispatcher
+    raw = await read_body(request, request.app.state.settings.max_body_bytes)
+    endpoint = "completions" if b'"prompt"' in raw and b'"messages"' not in raw else "chat"
+    parsed = parse_request(raw, endpoint)
+    return JSONResponse(explain_decision(dispatcher.decide(parsed, request.headers)))

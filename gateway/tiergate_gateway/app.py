@@ -1,0 +1,109 @@
+"""The app factory: routes, the one place errors become HTTP responses, and the lifespan.
+
+The lifespan owns every long-lived thing (the upstream connection pool, the source that
+keeps the snapshot current) and closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+
+from tiergate_gateway.api import completions, explain, health, models
+from tiergate_gateway.dispatch import Dispatcher
+from tiergate_gateway.errors import GatewayError
+from tiergate_gateway.registry import SnapshotStore
+from tiergate_gateway.settings import GatewaySettings
+from tiergate_gateway.upstream import new_client
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    """A gateway application; nothing starts until the ASGI lifespan runs."""
+    settings = settings or GatewaySettings()
+    store = SnapshotStore()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = new_client(settings.max_connections)
+        app.state.dispatcher = Dispatcher(store, client)
+        watcher = await _start_source(settings, store)
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await client.aclose()
+
+    app = FastAPI(title="TierGate gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.store = store
+    for module in (completions, explain, models, health):
+        app.include_router(module.router)
+    _register_error_handlers(app)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` (one per worker process)."""
+    return create_app(GatewaySettings())
+
+
+async def _start_source(settings: GatewaySettings, store: SnapshotStore) -> asyncio.Task[None]:
+    if settings.config_dir is not None:
+        from tiergate_gateway.sources.config_dir import ConfigDirSource
+
+        source = ConfigDirSource(settings.config_dir, store, settings.secrets_dir)
+        await asyncio.to_thread(source.load)
+        return asyncio.create_task(source.watch(settings.reload_interval_seconds), name="config-dir-watch")
+    from tiergate_gateway.sources.kube import KubeSource
+
+    kube = KubeSource(store, namespaces=settings.namespaces, kubeconfig=settings.kubeconfig)
+    return asyncio.create_task(kube.run(), name="kube-watch")
+
+
+def _register_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
+        message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
+        body = {"error": {"message": message, "type": kind, "param": None, "code": str(exc.status_code)}}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        body = {
+            "error": {
+                "message": str(exc.errors()[:3]),
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_request",
+            }
+        }
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error while handling a request")
+        body = {
+            "error": {
+                "message": "internal gateway error",
+                "type": "server_error",
+                "param": None,
+                "code": "internal_error",
+            }
+        }
+        return JSONResponse(body, status_code=500)

@@ -1,0 +1,111 @@
+"""The gateway's error hierarchy, each mapped to an HTTP status and OpenAI's error body.
+
+Code below the HTTP layer raises these; `app.py` turns them into responses in one place,
+so no handler builds error JSON by hand and nothing ever answers with a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class GatewayError(Exception):
+    """An error the client should see, with OpenAI's `type` and `code`."""
+
+    status: ClassVar[int] = 400
+    type: ClassVar[str] = "invalid_request_error"
+    code: ClassVar[str | None] = None
+
+    def __init__(
+        self, message: str, *, param: str | None = None, headers: dict[str, str] | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+        self.instance_code = code or self.code
+
+    def body(self) -> dict[str, Any]:
+        """OpenAI's error body."""
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.instance_code}}
+
+
+class InvalidRequestError(GatewayError):
+    """The request body or a header is malformed or asks for something impossible."""
+
+    code = "invalid_request"
+
+
+class ContextTooLongError(InvalidRequestError):
+    """Prompt plus max_tokens fits no tier's context window."""
+
+    code = "context_length_exceeded"
+
+
+class AuthenticationError(GatewayError):
+    """No valid gateway key was given."""
+
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDeniedError(GatewayError):
+    """The key may not use this policy or tier."""
+
+    status = 403
+    type = "permission_error"
+    code = "forbidden"
+
+
+class ModelNotFoundError(GatewayError):
+    """No policy alias or tier has the requested model name."""
+
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class PayloadTooLargeError(GatewayError):
+    """The body is over the configured limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnprocessableError(GatewayError):
+    """The body is valid JSON of the wrong shape."""
+
+    status = 422
+
+
+class BudgetExceededError(GatewayError):
+    """A policy with onExceeded Reject has no tier within its budget."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+
+class OverloadedError(GatewayError):
+    """The gateway is at its concurrency cap; retry after the given delay."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "gateway_overloaded"
+
+
+class NoTierAvailableError(GatewayError):
+    """Every tier of the plan failed or none could take the request."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "no_tier_available"
+
+
+class NotReadyError(GatewayError):
+    """The first snapshot of tiers and policies is not loaded yet."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "not_ready"

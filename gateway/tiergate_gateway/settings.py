@@ -1,0 +1,37 @@
+"""The gateway's configuration: one object, read once from TIERGATE_* environment variables.
+
+The CLI turns its flags into these variables, so `--workers N` processes (which uvicorn
+starts by importing the app factory) see exactly the configuration of the parent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the gateway process can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="TIERGATE_", extra="ignore")
+
+    config_dir: Path | None = None
+    """Local mode: a folder of ModelTier and RoutingPolicy YAML files. Unset: Kubernetes mode."""
+    secrets_dir: Path | None = None
+    """Local mode: where API keys live as <secrets_dir>/<secret name>/<key>; default <config_dir>/secrets."""
+    namespaces: list[str] = Field(default_factory=list)
+    """Kubernetes mode: namespaces to watch; empty watches all namespaces."""
+    kubeconfig: Path | None = None
+    """Kubernetes mode: a kubeconfig file; unset uses in-cluster config, then ~/.kube/config."""
+    host: str = "0.0.0.0"
+    port: int = 8080
+    workers: int = 1
+    max_body_bytes: int = 10 * 1024 * 1024
+    """Largest request body accepted (413 above it)."""
+    reload_interval_seconds: float = 1.0
+    """Local mode: how often the folder is checked for changes."""
+    max_connections: int = 1000
+    """Size of the shared upstream connection pool."""
+    log_level: str = "INFO"

@@ -1,0 +1,1 @@
+"""Where tiers and policies come from: a folder of YAML files, or the Kubernetes API."""

@@ -1,0 +1,72 @@
+"""Watch an OpenAI server-sent-event stream as it is relayed: usage, [DONE], and hiding
+the usage event the gateway asked for on the client's behalf.
+
+Chunks pass through unchanged (no re-encoding) except when a usage-only event must be
+removed; events split across chunks are reassembled only then.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+_USAGE_MARKERS = (b'"usage":{', b'"usage": {')
+_DONE = b"data: [DONE]"
+
+
+class StreamTap:
+    """Feed it each upstream chunk; it returns what to send to the client."""
+
+    def __init__(self, *, strip_usage: bool) -> None:
+        self.strip_usage = strip_usage
+        self.usage: tuple[int, int] | None = None
+        self.done = False
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Bytes to forward for this chunk (possibly held back until an event is complete)."""
+        if not self._pending and not _might_matter(chunk):
+            return chunk
+        data = self._pending + chunk
+        cut = data.rfind(b"\n\n")
+        if cut < 0:
+            self._pending = data
+            return b""
+        complete, self._pending = data[: cut + 2], data[cut + 2 :]
+        return self._events(complete)
+
+    def flush(self) -> bytes:
+        """Whatever is still held back at the end of the stream."""
+        rest, self._pending = self._pending, b""
+        if rest:
+            return self._events(rest)
+        return b""
+
+    def _events(self, data: bytes) -> bytes:
+        kept = []
+        for event in data.split(b"\n\n"):
+            if not event:
+                continue
+            if event.startswith(_DONE) or b"\n" + _DONE in event:
+                self.done = True
+            elif any(marker in event for marker in _USAGE_MARKERS) and self._take_usage(event):
+                continue
+            kept.append(event + b"\n\n")
+        return b"".join(kept)
+
+    def _take_usage(self, event: bytes) -> bool:
+        """Record usage; True when the event carries nothing else and should be hidden."""
+        payload = event.split(b"data:", 1)[-1].strip()
+        try:
+            parsed = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return False
+        usage = parsed.get("usage") if isinstance(parsed, dict) else None
+        if isinstance(usage, dict):
+            prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            if isinstance(prompt, int) and isinstance(completion, int):
+                self.usage = (prompt, completion)
+        return self.strip_usage and not parsed.get("choices")
+
+
+def _might_matter(chunk: bytes) -> bool:
+    return b"[DONE]" in chunk or b'"usage"' in chunk or not chunk.endswith(b"\n\n")

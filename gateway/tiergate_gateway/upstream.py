@@ -1,0 +1,188 @@
+"""HTTP to the tiers: one pooled httpx client, failures mapped to fallback reasons.
+
+This is the only module that talks to model servers. Everything it raises is an
+`AttemptFailure` (move on to the next tier) or an `UpstreamClientError` (the request
+itself is wrong; tell the client). Messages name the tier, never its URL or key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+import httpx
+
+from tiergate_gateway.views import TierView
+
+_PATHS: Final = {"chat": "/chat/completions", "completions": "/completions"}
+
+
+class FailureKind(StrEnum):
+    """Why an attempt failed; the first four match the policy's `retryOn` values."""
+
+    SERVER_ERROR = "ServerError"
+    RATE_LIMITED = "RateLimited"
+    TIMEOUT = "Timeout"
+    CONNECTION_ERROR = "ConnectionError"
+    UPSTREAM_REJECTED = "UpstreamRejected"
+    """The tier refused our credentials or model name: a tier problem, always worth a fallback."""
+    INVALID_RESPONSE = "InvalidResponse"
+
+
+class AttemptFailure(Exception):
+    """An attempt failed in a way that another tier may not."""
+
+    def __init__(self, kind: FailureKind, detail: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after
+
+
+class UpstreamClientError(Exception):
+    """The tier rejected the request itself (400, 413, 422): relayed to the client as it is."""
+
+    def __init__(self, status: int, body: bytes, content_type: str) -> None:
+        super().__init__(f"upstream answered {status}")
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+
+
+@dataclass(slots=True)
+class Reply:
+    """A complete non-streaming answer."""
+
+    body: bytes
+    content_type: str
+    ttft_ms: float
+
+
+@dataclass(slots=True)
+class StreamHandle:
+    """An open stream whose first chunk has already arrived."""
+
+    response: httpx.Response
+    first_chunk: bytes
+    rest: AsyncIterator[bytes]
+    ttft_ms: float
+
+    async def aclose(self) -> None:
+        """Release the connection (also cancels the upstream generation)."""
+        await self.response.aclose()
+
+
+def new_client(max_connections: int = 1000) -> httpx.AsyncClient:
+    """The shared client: pooled keep-alive connections, no global timeout (set per attempt)."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    return httpx.AsyncClient(limits=limits, timeout=None, follow_redirects=False, trust_env=False)
+
+
+def _headers(tier: TierView, extra: dict[str, str]) -> dict[str, str]:
+    headers = {"content-type": "application/json", "accept": "application/json", **extra}
+    if tier.api_key is not None:
+        headers["authorization"] = f"Bearer {tier.api_key.get_secret_value()}"
+    return headers
+
+
+def _timeout(seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(seconds, connect=min(seconds, 10.0))
+
+
+async def complete(
+    client: httpx.AsyncClient, tier: TierView, endpoint: str, body: bytes, timeout: float, headers: dict[str, str]
+) -> Reply:
+    """Send a non-streaming request; raise AttemptFailure or UpstreamClientError."""
+    url = f"{tier.url}{_PATHS[endpoint]}"
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            response = await client.post(url, content=body, headers=_headers(tier, headers), timeout=_timeout(timeout))
+    except TimeoutError:
+        raise AttemptFailure(FailureKind.TIMEOUT, f"no answer within {timeout:g}s") from None
+    except httpx.TimeoutException:
+        raise AttemptFailure(FailureKind.TIMEOUT, f"no answer within {timeout:g}s") from None
+    except httpx.HTTPError as exc:
+        raise AttemptFailure(FailureKind.CONNECTION_ERROR, _network_detail(exc)) from None
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    _raise_for_status(response.status_code, response.headers, response.content)
+    return Reply(response.content, response.headers.get("content-type", "application/json"), elapsed_ms)
+
+
+async def open_stream(
+    client: httpx.AsyncClient, tier: TierView, endpoint: str, body: bytes, timeout: float, headers: dict[str, str]
+) -> StreamHandle:
+    """Open a stream and wait for its first chunk, so a failure before it can still fall back."""
+    url = f"{tier.url}{_PATHS[endpoint]}"
+    request = client.build_request(
+        "POST", url, content=body, headers=_headers(tier, {**headers, "accept": "text/event-stream"}),
+        timeout=_timeout(timeout),
+    )
+    started = time.perf_counter()
+    response: httpx.Response | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            response = await client.send(request, stream=True)
+            if response.status_code != 200:
+                content = await response.aread()
+                await response.aclose()
+                _raise_for_status(response.status_code, response.headers, content)
+            rest = response.aiter_raw()
+            first = b""
+            while not first:
+                first = await anext(rest)
+    except (TimeoutError, httpx.TimeoutException):
+        await _close(response)
+        raise AttemptFailure(FailureKind.TIMEOUT, f"no first byte within {timeout:g}s") from None
+    except StopAsyncIteration:
+        await _close(response)
+        raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended before its first event") from None
+    except httpx.HTTPError as exc:
+        await _close(response)
+        raise AttemptFailure(FailureKind.CONNECTION_ERROR, _network_detail(exc)) from None
+    return StreamHandle(response, first, rest, (time.perf_counter() - started) * 1000)
+
+
+async def _close(response: httpx.Response | None) -> None:
+    if response is not None:
+        await response.aclose()
+
+
+def _raise_for_status(status: int, headers: httpx.Headers, content: bytes) -> None:
+    if status < 300:
+        return
+    if status == 429:
+        retry_after = parse_retry_after(headers.get("retry-after"))
+        raise AttemptFailure(FailureKind.RATE_LIMITED, "rate limited (429)", status=status, retry_after=retry_after)
+    if status >= 500:
+        raise AttemptFailure(FailureKind.SERVER_ERROR, f"server error ({status})", status=status)
+    if status in (401, 403, 404):
+        raise AttemptFailure(FailureKind.UPSTREAM_REJECTED, f"tier refused the request ({status})", status=status)
+    raise UpstreamClientError(status, content, headers.get("content-type", "application/json"))
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or an HTTP date), capped at an hour."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = parsed.timestamp() - (now if now is not None else time.time())
+    return max(0.0, min(seconds, 3600.0))
+
+
+def _network_detail(exc: httpx.HTTPError) -> str:
+    # The exception text can contain the URL; say only what kind of failure it was.
+    return f"connection failed ({type(exc).__name__})"

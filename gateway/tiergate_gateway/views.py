@@ -1,0 +1,114 @@
+"""Read-only, routing-ready views of tiers and policies (pure data, no behaviour).
+
+A snapshot holds these instead of the API models: prices are integers in femto-USD per
+token (exact for every price the CRD accepts, and cheap to add up on the hot path), task
+sets are resolved, and secret values are wrapped so they never print.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Final
+
+from pydantic import SecretStr
+
+from tiergate_api.enums import (
+    ClassifierMode,
+    Feature,
+    LatencyClass,
+    Locality,
+    OnBudgetExceeded,
+    RetryOn,
+    Strategy,
+    Task,
+)
+
+FEMTO_PER_USD: Final = 10**15
+
+
+def usd_to_femto(usd: Decimal) -> int:
+    """USD as integer femto-USD."""
+    return int(usd * FEMTO_PER_USD)
+
+
+def price_per_million_to_femto_per_token(price: Decimal) -> int:
+    """A per-million-token price as femto-USD per token (exact for up to 9 decimals)."""
+    return int(price * (FEMTO_PER_USD // 10**6))
+
+
+def femto_to_usd(femto: int) -> Decimal:
+    """Femto-USD back to USD, for display and status."""
+    return Decimal(femto) / FEMTO_PER_USD
+
+
+@dataclass(frozen=True, slots=True)
+class TierView:
+    """One tier as routing sees it."""
+
+    key: str
+    """namespace/name: unique across the snapshot."""
+    name: str
+    namespace: str
+    model: str
+    """The model id sent upstream in place of the alias."""
+    billions: float
+    tasks: frozenset[Task]
+    max_context_tokens: int | None
+    features: frozenset[Feature]
+    declares_features: bool
+    input_femto_per_token: int
+    output_femto_per_token: int
+    locality: Locality
+    url: str | None
+    """Base URL without a trailing slash; None when the tier cannot be reached yet."""
+    api_key: SecretStr | None = field(repr=False)
+    timeout_seconds: float
+    ttft_ms: float
+    tokens_per_second: float
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    max_in_flight: int | None = None
+    problem: str | None = None
+    """Why the tier cannot take requests now (for example a missing Secret), or None."""
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the tier runs in the cluster (a safe last resort)."""
+        return self.locality == Locality.LOCAL
+
+    def estimated_cost(self, prompt_tokens: int, output_tokens: int) -> int:
+        """Estimated femto-USD for a request of this size."""
+        return prompt_tokens * self.input_femto_per_token + output_tokens * self.output_femto_per_token
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyView:
+    """One policy with its tier references resolved."""
+
+    key: str
+    name: str
+    namespace: str
+    alias: str
+    strategy: Strategy
+    weights: tuple[int, int, int]
+    tiers: tuple[TierView, ...]
+    chain: tuple[TierView, ...] | None
+    missing_tiers: tuple[str, ...]
+    default_latency_class: LatencyClass
+    max_cost_femto: int | None
+    daily_limit_femto: int | None
+    on_exceeded: OnBudgetExceeded
+    retry_on: frozenset[RetryOn]
+    max_attempts: int
+    attempt_timeout_seconds: float
+    require_local_last: bool
+    classifier_header: str
+    classifier_mode: ClassifierMode
+
+    @property
+    def all_tiers(self) -> tuple[TierView, ...]:
+        """Candidates then chain-only tiers, each once."""
+        seen = {t.key for t in self.tiers}
+        extra = tuple(t for t in (self.chain or ()) if t.key not in seen)
+        return self.tiers + extra

@@ -1,0 +1,39 @@
+"""Which model sizes handle which tasks, and which sizes each latency class allows.
+
+The numbers are the table of architecture section 3: a task's band starts at the size
+from which models do it well; a latency class caps the size (exclusive).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Final
+
+from tiergate_api.enums import LatencyClass, Task
+
+TASK_MIN_BILLIONS: Final[dict[Task, Decimal]] = {
+    Task.CHAT: Decimal(0),
+    Task.CLASSIFICATION: Decimal(1),
+    Task.SUMMARIZATION: Decimal(3),
+    Task.EXTRACTION: Decimal(3),
+    Task.CODE_GENERATION: Decimal(7),
+    Task.REASONING: Decimal(14),
+    Task.CREATIVE_WRITING: Decimal(32),
+}
+
+LATENCY_CLASS_MAX_BILLIONS: Final[dict[LatencyClass, Decimal | None]] = {
+    LatencyClass.REALTIME: Decimal(7),
+    LatencyClass.INTERACTIVE: Decimal(14),
+    LatencyClass.BATCH: None,
+}
+
+
+def default_tasks(size_billions: Decimal) -> frozenset[Task]:
+    """Tasks a tier of this size handles when it lists none: every band starting at or below it."""
+    return frozenset(task for task, start in TASK_MIN_BILLIONS.items() if start <= size_billions)
+
+
+def within_latency_class(size_billions: Decimal, latency_class: LatencyClass) -> bool:
+    """Whether a tier of this size is small enough for the latency class."""
+    cap = LATENCY_CLASS_MAX_BILLIONS[latency_class]
+    return cap is None or size_billions < cap
