@@ -29,10 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     version.set_defaults(handler=_cmd_version)
     # Each register() costs only argparse; heavy imports happen inside the handlers.
     from tiergate_gateway.cli import register as register_gateway
+    from tiergate_gateway.cli import register_demo
     from tiergate_gateway.sim.cli import register as register_sim
 
     register_gateway(commands)
     register_sim(commands)
+    register_demo(commands)
     return parser
 
 

@@ -119,3 +119,21 @@ def run_explain(args: argparse.Namespace) -> int:
     document = explain_decision(decision)
     print(json.dumps(document, indent=2) if args.json else format_explanation(document))
     return 0
+
+
+def register_demo(commands: _SubParsers) -> None:
+    """Add the `demo` subcommand."""
+    demo = commands.add_parser(
+        "demo",
+        help="run simulated tiers and the gateway, route a sample workload, print where it went",
+        description="Start one simulator per tier of examples/local, the gateway in local mode, and send a mixed "
+        "workload; prints each request's task, tier, attempts, latency and cost against the largest tier.",
+    )
+    demo.set_defaults(handler=run_demo)
+
+
+def run_demo(_: argparse.Namespace) -> int:
+    """Run the demo."""
+    from tiergate_gateway.demo.runner import main
+
+    return main()

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from gateway_process import GatewayProcess, start_gateway
 
+from tiergate_gateway.process import GatewayProcess, start_gateway
 from tiergate_gateway.sim.process import SimProcess, start_sim
 
 TIERS = {"remote-a": ("1B", "Remote"), "remote-b": ("3B", "Remote"), "local": ("8B", "Local")}

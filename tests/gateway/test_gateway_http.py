@@ -10,9 +10,9 @@ import httpx
 import openai
 import pytest
 import yaml
-from gateway_process import GatewayProcess
 
 from conftest import API_KEY, set_knobs, stats
+from tiergate_gateway.process import GatewayProcess
 from tiergate_gateway.sim.process import SimProcess
 
 CHAT = {"x-tiergate-task": "Chat"}

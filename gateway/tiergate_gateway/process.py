@@ -1,4 +1,4 @@
-"""Run `tiergate gateway` as a real process on loopback for integration tests."""
+"""Run `tiergate gateway` as a subprocess on loopback (the demo, benchmarks and tests)."""
 
 from __future__ import annotations
 
@@ -58,10 +58,16 @@ class GatewayProcess:
 
 
 def start_gateway(
-    args: list[str], log_path: Path, *, env: dict[str, str] | None = None, timeout: float = 20.0, ready: bool = True
+    args: list[str],
+    log_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    ready: bool = True,
+    port: int | None = None,
 ) -> GatewayProcess:
     """Start `python -m tiergate_cli gateway ARGS --port <free>` and wait until /readyz says ready."""
-    port = free_port()
+    port = port or free_port()
     log: IO[bytes] = log_path.open("wb")
     command = [sys.executable, "-m", "tiergate_cli", "gateway", "--host", "127.0.0.1", "--port", str(port), *args]
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
