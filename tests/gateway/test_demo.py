@@ -10,9 +10,7 @@ import pytest
 
 @pytest.mark.slow
 def test_demo_routes_the_workload_and_reports_savings() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "tiergate_cli", "demo"], capture_output=True, text=True, timeout=240
-    )
+    result = subprocess.run([sys.executable, "-m", "tiergate_cli", "demo"], capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "failed requests: 0" in out and "saved:" in out

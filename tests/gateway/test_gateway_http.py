@@ -11,9 +11,9 @@ import openai
 import pytest
 import yaml
 
-from conftest import API_KEY, set_knobs, stats
 from tiergate_gateway.process import GatewayProcess
 from tiergate_gateway.sim.process import SimProcess
+from tiers_setup import API_KEY, set_knobs, stats
 
 CHAT = {"x-tiergate-task": "Chat"}
 
