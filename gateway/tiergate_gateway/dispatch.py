@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 from tiergate_api.constants import (
@@ -203,7 +203,7 @@ class Dispatcher:
     def __init__(
         self,
         store: SnapshotStore,
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         *,
         health: HealthBook | None = None,
         spend: SpendBook | None = None,
@@ -304,7 +304,7 @@ class Dispatcher:
                 yield rest
             if not tap.done:
                 raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended without [DONE]")
-        except (httpx.HTTPError, AttemptFailure) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, AttemptFailure) as exc:
             self.health.record_failure(step.tier.key, self.clock())
             log.warning("stream from tier %s broke after the first byte: %s", step.tier.name, type(exc).__name__)
             yield sse_error_event(f"tier {step.tier.name} failed mid-stream; the answer is incomplete")
