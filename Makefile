@@ -27,9 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check operator gateway cli tests bench scripts
 
 test: $(STAMP) lint
+	@scripts/system-deps
 	$(BIN)/pytest -q
 
 test-slow: $(STAMP)
+	@scripts/system-deps
 	$(BIN)/pytest -q -m slow
 
 crds: $(STAMP)

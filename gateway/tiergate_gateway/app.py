@@ -17,10 +17,15 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from tiergate_gateway.api import completions, explain, health, models
+from tiergate_gateway.auth import KeyStore
+from tiergate_gateway.budget import SpendBook
 from tiergate_gateway.dispatch import Dispatcher
 from tiergate_gateway.errors import GatewayError
+from tiergate_gateway.health import BreakerSettings, HealthBook
+from tiergate_gateway.limits import Limits
 from tiergate_gateway.registry import SnapshotStore
 from tiergate_gateway.settings import GatewaySettings
+from tiergate_gateway.state import create_state
 from tiergate_gateway.upstream import new_client
 
 log = logging.getLogger(__name__)
@@ -31,26 +36,61 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     store = SnapshotStore()
 
+    keys = KeyStore(settings.auth_keys_file) if settings.auth_keys_file else None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = new_client(settings.max_connections)
-        app.state.dispatcher = Dispatcher(store, client)
-        watcher = await _start_source(settings, store)
+        health = HealthBook(_breaker_settings(settings))
+        limits = Limits(
+            tier_default_max_in_flight=settings.tier_max_in_flight, gateway_max_in_flight=settings.max_in_flight
+        )
+        state = create_state(health, SpendBook(), limits, settings.redis_url)
+        await state.start()
+        app.state.dispatcher = Dispatcher(
+            store, client, health=health, limits=limits, state=state, max_response_bytes=settings.max_response_bytes
+        )
+        tasks = [await _start_source(settings, store)]
+        if keys is not None:
+            keys.load()
+            tasks.append(asyncio.create_task(_reload_keys(keys), name="keys-reload"))
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-            await client.aclose()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await state.stop()
+            await client.close()
 
     app = FastAPI(title="TierGate gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.store = store
+    app.state.keys = keys
     for module in (completions, explain, models, health):
         app.include_router(module.router)
     _register_error_handlers(app)
     return app
+
+
+def _breaker_settings(settings: GatewaySettings) -> BreakerSettings:
+    return BreakerSettings(
+        consecutive_failures=settings.breaker_consecutive_failures,
+        error_rate=settings.breaker_error_rate_percent / 100,
+        window=settings.breaker_window,
+        min_samples=settings.breaker_min_samples,
+        open_seconds=settings.breaker_open_seconds,
+        half_open_probes=settings.breaker_half_open_probes,
+    )
+
+
+async def _reload_keys(keys: KeyStore, interval: float = 2.0) -> None:
+    """Pick up rotated keys (a mounted Secret changes in place)."""
+    while True:
+        await asyncio.sleep(interval)
+        await asyncio.to_thread(keys.load)
 
 
 def create_app_from_env() -> FastAPI:

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -29,15 +29,19 @@ from tiergate_api.enums import ClassifierMode, LatencyClass, OnBudgetExceeded, R
 from tiergate_gateway.budget import SpendBook
 from tiergate_gateway.classify import Classification, classify_messages, classify_prompt
 from tiergate_gateway.errors import (
+    GatewayError,
     InvalidRequestError,
     ModelNotFoundError,
     NoTierAvailableError,
     NotReadyError,
+    OverloadedError,
 )
 from tiergate_gateway.health import HealthBook
+from tiergate_gateway.limits import Limits
 from tiergate_gateway.protocol import ParsedRequest, sse_error_event
 from tiergate_gateway.registry import Snapshot, SnapshotStore
 from tiergate_gateway.routing import Plan, RequestFacts, Role, SkipReason, Step, plan_request
+from tiergate_gateway.state import LocalState
 from tiergate_gateway.streamtap import StreamTap
 from tiergate_gateway.upstream import (
     AttemptFailure,
@@ -90,6 +94,7 @@ class _Trail:
     attempts: int = 0
     reasons: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    skips: list[str] = field(default_factory=list)
 
 
 def _normalise(value: str) -> str:
@@ -142,9 +147,16 @@ def _direct_policy(tier: TierView) -> PolicyView:
         max_attempts=1,
         attempt_timeout_seconds=tier.timeout_seconds,
         require_local_last=False,
+        request_timeout_seconds=None,
         classifier_header=HEADER_TASK,
         classifier_mode=ClassifierMode.AUTO,
     )
+
+
+class SpendView(Protocol):
+    """Where today's spend per policy is read from (local books or shared state)."""
+
+    def spent_today(self, policy_key: str, now: float) -> int: ...
 
 
 def decide(
@@ -152,7 +164,7 @@ def decide(
     parsed: ParsedRequest,
     headers: Mapping[str, str],
     health: HealthBook,
-    spend: SpendBook,
+    spend: SpendView,
     now: float,
 ) -> Decision:
     """Pick the policy, the task and the latency class, and build the plan."""
@@ -206,63 +218,136 @@ class Dispatcher:
         client: aiohttp.ClientSession,
         *,
         health: HealthBook | None = None,
-        spend: SpendBook | None = None,
+        limits: Limits | None = None,
+        state: LocalState | None = None,
         clock: Callable[[], float] = time.time,
+        max_response_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.store = store
         self.client = client
         self.health = health or HealthBook()
-        self.spend = spend or SpendBook()
+        self.limits = limits or Limits()
+        self.state = state or LocalState(self.health, SpendBook(), self.limits)
         self.clock = clock
+        self.max_response_bytes = max_response_bytes
 
     def decide(self, parsed: ParsedRequest, headers: Mapping[str, str]) -> Decision:
         """The routing decision for a request against the current snapshot."""
         if not self.store.ready:
             raise NotReadyError("the gateway has not loaded its tiers and policies yet; retry shortly")
-        return decide(self.store.current, parsed, headers, self.health, self.spend, self.clock())
+        return decide(self.store.current, parsed, headers, self.health, self.state, self.clock())
 
-    async def run(self, parsed: ParsedRequest, decision: Decision) -> Answer | StreamAnswer:
+    async def run(
+        self, parsed: ParsedRequest, decision: Decision, *, deadline_seconds: float | None = None
+    ) -> Answer | StreamAnswer:
         """Walk the plan until a tier answers; raise a GatewayError when none does."""
         plan = decision.plan
         trail = _Trail()
+        started = self.clock()
+        budget = deadline_seconds if deadline_seconds is not None else plan.policy.request_timeout_seconds
+        deadline = started + budget if budget else None
+        tokens = plan.facts.prompt_tokens + plan.facts.output_tokens
         for index, step in enumerate(plan.steps):
             tier = step.tier
             now = self.clock()
-            blocked = self.health.blocked(tier.key, now) if index else None
-            if blocked is not None:
-                trail.reasons.append(f"{tier.name}={blocked.value}")
+            skip = self._skip_reason(plan, index, now, deadline)
+            if skip is None and not await self.state.admit_rate(tier, tokens, now):
+                skip = "TierRateLimit"
+            if skip is not None:
+                trail.reasons.append(f"{tier.name}={skip}")
+                trail.skips.append(skip)
                 continue
+            timeout = min(plan.policy.attempt_timeout_seconds, tier.timeout_seconds)
+            if deadline is not None:
+                timeout = max(0.001, min(timeout, deadline - now - self._reserve(plan, index)))
             self.health.attempt_started(tier.key, now)
             trail.attempts += 1
-            timeout = min(plan.policy.attempt_timeout_seconds, tier.timeout_seconds)
-            body = _upstream_body(parsed, tier)
+            self.limits.enter_tier(tier.key)
+            streaming = False
             try:
+                body = _upstream_body(parsed, tier)
                 if parsed.stream:
                     handle = await open_stream(self.client, tier, parsed.endpoint, body, timeout, {})
                     self.health.record_success(tier.key, self.clock(), ttft_ms=handle.ttft_ms)
                     headers = self._headers(decision, step, trail)
                     tap = StreamTap(strip_usage=not _client_wants_usage(parsed))
+                    streaming = True
                     return StreamAnswer(self._relay(handle, tap, decision, step), headers)
-                reply = await complete(self.client, tier, parsed.endpoint, body, timeout, {})
+                reply = await complete(
+                    self.client, tier, parsed.endpoint, body, timeout, {}, max_bytes=self.max_response_bytes
+                )
                 usage = _usage_of(reply.body)
                 self.health.record_success(tier.key, self.clock(), ttft_ms=reply.ttft_ms)
-                self._account(decision, step, usage)
+                await self._account(decision, step, usage)
                 return Answer(200, reply.body, reply.content_type, self._headers(decision, step, trail))
             except AttemptFailure as failure:
-                self.health.record_failure(tier.key, self.clock(), retry_after=failure.retry_after)
+                await self._failed(tier, failure.retry_after)
                 trail.reasons.append(f"{tier.name}={failure.kind.value}")
                 trail.failures.append(f"{tier.name}: {failure.kind.value} ({failure.detail})")
                 if failure.kind.value in _RETRYABLE and RetryOn(failure.kind.value) not in plan.policy.retry_on:
                     break
             except UpstreamClientError as rejected:
+                self.health.record_success(tier.key, self.clock())
                 headers = self._headers(decision, step, trail)
                 return Answer(rejected.status, rejected.body, rejected.content_type, headers)
+            finally:
+                if not streaming:  # a stream leaves the tier when its relay ends
+                    self.limits.leave_tier(tier.key)
+        raise self._exhausted(plan, trail, deadline)
+
+    def _skip_reason(self, plan: Plan, index: int, now: float, deadline: float | None) -> str | None:
+        """Why a planned tier is passed over at attempt time (health changes while we walk)."""
+        tier = plan.steps[index].tier
+        blocked = self.health.blocked(tier.key, now) if index else None
+        if blocked is not None:
+            return blocked.value
+        if self.limits.at_capacity(tier):
+            return "AtCapacity"
+        if deadline is not None:
+            left = deadline - now
+            if left <= 0:
+                return "DeadlineExceeded"
+            is_last = index == len(plan.steps) - 1
+            expected = self.health.expected_ms(tier, plan.facts.output_tokens) / 1000
+            if not is_last and expected > left - self._reserve(plan, index):
+                return "DeadlineTooShort"
+        return None
+
+    def _reserve(self, plan: Plan, index: int) -> float:
+        """Seconds to keep for the Local last resort planned after this attempt."""
+        last = plan.steps[-1]
+        if index >= len(plan.steps) - 1 or not last.tier.is_local:
+            return 0.0
+        return self.health.expected_ms(last.tier, plan.facts.output_tokens) / 1000
+
+    async def _failed(self, tier: TierView, retry_after: float | None) -> None:
+        now = self.clock()
+        changed = self.health.record_failure(tier.key, now, retry_after=retry_after)
+        if changed is not None or retry_after:
+            await self.state.share_health(tier.key, now)
+            if changed is not None:
+                log.info("circuit of tier %s is now %s", tier.name, changed.value)
+
+    def _exhausted(self, plan: Plan, trail: _Trail, deadline: float | None) -> GatewayError:
+        headers = {HEADER_ATTEMPTS: str(trail.attempts)}
+        if not trail.attempts and trail.skips and all(s in _OVERLOAD_SKIPS for s in trail.skips):
+            return OverloadedError(
+                "every tier of the plan is at its concurrency or rate limit; retry shortly",
+                headers={**headers, "retry-after": "1"},
+            )
         tried = "; ".join(trail.failures) or "every planned tier was skipped"
         skipped = "; ".join(f"{s.tier}: {s.reason.value}" for s in plan.skipped if s.reason != SkipReason.ATTEMPT_CAP)
-        raise NoTierAvailableError(
-            f"no tier could answer: {tried}" + (f"; not planned: {skipped}" if skipped else ""),
-            headers={HEADER_ATTEMPTS: str(trail.attempts)},
-        )
+        passed = "; ".join(r for r in trail.reasons if r.split("=")[-1] not in _FAILURE_KINDS)
+        detail = f"no tier could answer: {tried}"
+        if passed:
+            detail += f"; passed over: {passed}"
+        if skipped:
+            detail += f"; not planned: {skipped}"
+        if deadline is not None and self.clock() >= deadline:
+            return NoTierAvailableError(
+                f"the request deadline passed; {detail}", headers=headers, code="deadline_exceeded"
+            )
+        return NoTierAvailableError(detail, headers=headers)
 
     def _headers(self, decision: Decision, step: Step, trail: _Trail) -> dict[str, str]:
         plan = decision.plan
@@ -283,11 +368,11 @@ class Dispatcher:
             headers[HEADER_FALLBACK_REASON] = "; ".join(dict.fromkeys(reasons))
         return headers
 
-    def _account(self, decision: Decision, step: Step, usage: tuple[int, int] | None) -> None:
+    async def _account(self, decision: Decision, step: Step, usage: tuple[int, int] | None) -> None:
         prompt, completion = usage if usage else (decision.plan.facts.prompt_tokens, decision.plan.facts.output_tokens)
         cost = step.tier.estimated_cost(prompt, completion)
         if cost and not decision.direct:
-            self.spend.add(decision.plan.policy.key, cost, self.clock())
+            await self.state.add_spend(decision.plan.policy.key, cost, self.clock())
 
     async def _relay(self, handle: Any, tap: StreamTap, decision: Decision, step: Step) -> AsyncIterator[bytes]:
         """Yield the stream chunk by chunk; end it with an OpenAI error event if the tier breaks."""
@@ -305,12 +390,17 @@ class Dispatcher:
             if not tap.done:
                 raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended without [DONE]")
         except (aiohttp.ClientError, OSError, TimeoutError, AttemptFailure) as exc:
-            self.health.record_failure(step.tier.key, self.clock())
+            await self._failed(step.tier, None)
             log.warning("stream from tier %s broke after the first byte: %s", step.tier.name, type(exc).__name__)
             yield sse_error_event(f"tier {step.tier.name} failed mid-stream; the answer is incomplete")
         finally:
+            self.limits.leave_tier(step.tier.key)
             await handle.aclose()
-            self._account(decision, step, tap.usage)
+            await self._account(decision, step, tap.usage)
+
+
+_OVERLOAD_SKIPS = frozenset({"AtCapacity", "TierRateLimit"})
+_FAILURE_KINDS = frozenset(kind.value for kind in FailureKind)
 
 
 def _health_skips_before(plan: Plan, step: Step) -> list[str]:
@@ -347,4 +437,3 @@ def _usage_of(body: bytes) -> tuple[int, int] | None:
         if isinstance(prompt, int) and isinstance(completion, int):
             return prompt, completion
     return None
-

@@ -165,6 +165,19 @@ class HealthBook:
             found.opened_at = now
         return None
 
+    def cool_down_until(self, key: str, until: float) -> None:
+        """Adopt a cool-down another replica saw (a 429 with Retry-After)."""
+        found = self.stats(key)
+        found.cooldown_until = max(found.cooldown_until, until)
+
+    def open_until(self, key: str, until: float, now: float) -> None:
+        """Adopt a circuit another replica opened, half-opening at the same moment."""
+        found = self.stats(key)
+        opened_at = until - self.settings.open_seconds
+        if found.circuit != CircuitState.OPEN or found.opened_at < opened_at:
+            found.circuit = CircuitState.OPEN
+            found.opened_at = min(opened_at, now)
+
     def forget_except(self, keys: set[str]) -> None:
         """Drop figures of tiers that no longer exist, so memory follows the snapshot."""
         for key in list(self._stats):

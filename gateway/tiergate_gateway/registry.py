@@ -191,6 +191,9 @@ def policy_view(policy: RoutingPolicy, tiers: Mapping[str, TierView]) -> PolicyV
         max_attempts=spec.fallback.max_attempts,
         attempt_timeout_seconds=float(spec.fallback.attempt_timeout_seconds),
         require_local_last=spec.fallback.require_local_last,
+        request_timeout_seconds=float(spec.fallback.request_timeout_seconds)
+        if spec.fallback.request_timeout_seconds
+        else None,
         classifier_header=spec.classifier.header.lower(),
         classifier_mode=spec.classifier.mode,
     )

@@ -35,3 +35,19 @@ class GatewaySettings(BaseSettings):
     max_connections: int = 1000
     """Size of the shared upstream connection pool."""
     log_level: str = "INFO"
+    max_response_bytes: int = 64 * 1024 * 1024
+    """Largest non-streaming answer accepted from a tier (larger ones count as InvalidResponse)."""
+    max_in_flight: int = 1000
+    """Requests in flight per worker before new ones get 429 with Retry-After (0: no cap)."""
+    tier_max_in_flight: int = 256
+    """Default per-tier cap of requests in flight per worker (a tier's spec.limits.maxInFlight wins)."""
+    redis_url: str | None = None
+    """Share budgets, rate windows and circuit states across replicas through this Redis."""
+    auth_keys_file: Path | None = None
+    """YAML file of gateway API keys (see auth.py); unset: no authentication."""
+    breaker_consecutive_failures: int = 5
+    breaker_error_rate_percent: int = 50
+    breaker_window: int = 20
+    breaker_min_samples: int = 10
+    breaker_open_seconds: float = 30.0
+    breaker_half_open_probes: int = 1

@@ -109,14 +109,21 @@ def _headers(tier: TierView, extra: dict[str, str]) -> dict[str, str]:
 
 
 async def complete(
-    client: aiohttp.ClientSession, tier: TierView, endpoint: str, body: bytes, timeout: float, headers: dict[str, str]
+    client: aiohttp.ClientSession,
+    tier: TierView,
+    endpoint: str,
+    body: bytes,
+    timeout: float,
+    headers: dict[str, str],
+    *,
+    max_bytes: int = 64 * 1024 * 1024,
 ) -> Reply:
     """Send a non-streaming request; raise AttemptFailure or UpstreamClientError."""
     url = f"{tier.url}{_PATHS[endpoint]}"
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout), client.post(url, data=body, headers=_headers(tier, headers)) as response:
-            content = await response.read()
+            content = await _read_limited(response, max_bytes)
     except TimeoutError:
         raise AttemptFailure(FailureKind.TIMEOUT, f"no answer within {timeout:g}s") from None
     except (aiohttp.ClientError, OSError) as exc:
@@ -166,6 +173,21 @@ async def open_stream(
         _close(response)
         raise
     return StreamHandle(response, first, rest, (time.perf_counter() - started) * 1000)
+
+
+async def _read_limited(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The body, or an InvalidResponse failure as soon as it is larger than `max_bytes`."""
+    too_big = AttemptFailure(FailureKind.INVALID_RESPONSE, f"the answer is larger than {max_bytes} bytes")
+    if response.content_length is not None and response.content_length > max_bytes:
+        raise too_big
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _close(response: aiohttp.ClientResponse | None) -> None:

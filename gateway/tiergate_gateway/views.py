@@ -103,6 +103,7 @@ class PolicyView:
     max_attempts: int
     attempt_timeout_seconds: float
     require_local_last: bool
+    request_timeout_seconds: float | None
     classifier_header: str
     classifier_mode: ClassifierMode
 

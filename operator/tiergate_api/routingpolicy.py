@@ -104,6 +104,10 @@ class Fallback(ApiModel):
     """Time allowed per attempt before it counts as a Timeout."""
     require_local_last: Bool = True
     """Every plan ends with a healthy Local tier; the policy is not Ready without one."""
+    request_timeout_seconds: Annotated[Int | None, Field(ge=1, le=3600)] = None
+    """Deadline for the whole request, split across attempts so the Local last resort keeps its time.
+
+    The x-tiergate-timeout-ms header overrides it; unset, only the per-attempt timeouts apply."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(

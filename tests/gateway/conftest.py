@@ -50,9 +50,13 @@ def gateway_factory(tmp_path: Path, upstreams: dict[str, SimProcess]) -> Iterato
     started: list[GatewayProcess] = []
 
     def start(
-        extra_args: list[str] | None = None, env: dict[str, str] | None = None, **policy_spec: Any
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        tier_specs: dict[str, dict[str, Any]] | None = None,
+        config: Path | None = None,
+        **policy_spec: Any,
     ) -> GatewayProcess:
-        folder = write_config(tmp_path / f"config{len(started)}", upstreams, **policy_spec)
+        folder = config or write_config(tmp_path / f"config{len(started)}", upstreams, tier_specs, **policy_spec)
         gateway = start_gateway(
             ["--config-dir", str(folder), *(extra_args or [])], tmp_path / f"gateway{len(started)}.log", env=env
         )

@@ -24,7 +24,13 @@ def tier_document(name: str, url: str, **spec: Any) -> dict[str, Any]:
     endpoint: dict[str, Any] = {"url": url, "locality": locality, "timeoutSeconds": 30}
     if name == "remote-a":
         endpoint["apiKeySecretRef"] = {"name": "provider", "key": "api-key"}
-    body = {"model": f"org/{name}", "size": size, "capabilities": {"maxContextTokens": 4096}, "endpoint": endpoint}
+    body = {
+        "model": f"org/{name}",
+        "size": size,
+        "capabilities": {"maxContextTokens": 4096},
+        "latency": {"ttftMilliseconds": 5, "tokensPerSecond": 2000},  # what the simulators do, roughly
+        "endpoint": endpoint,
+    }
     body.update(spec)
     return {"apiVersion": "tiergate.io/v1alpha1", "kind": "ModelTier", "metadata": {"name": name}, "spec": body}
 
@@ -41,10 +47,16 @@ def policy_document(**spec: Any) -> dict[str, Any]:
     return {"apiVersion": "tiergate.io/v1alpha1", "kind": "RoutingPolicy", "metadata": {"name": "main"}, "spec": body}
 
 
-def write_config(folder: Path, sims: dict[str, SimProcess], **policy_spec: Any) -> Path:
-    """Tiers for the simulators, the policy, and the provider key as a local-mode secret file."""
+def write_config(
+    folder: Path,
+    sims: dict[str, SimProcess],
+    tier_specs: dict[str, dict[str, Any]] | None = None,
+    **policy_spec: Any,
+) -> Path:
+    """Tiers for the simulators (with extra spec fields per tier), the policy, and the provider key file."""
     folder.mkdir(parents=True, exist_ok=True)
-    tiers = [tier_document(name, process.base_url) for name, process in sims.items()]
+    extra = tier_specs or {}
+    tiers = [tier_document(name, process.base_url, **extra.get(name, {})) for name, process in sims.items()]
     (folder / "tiers.yaml").write_text(yaml.safe_dump_all(tiers))
     (folder / "policy.yaml").write_text(yaml.safe_dump(policy_document(**policy_spec)))
     secret = folder / "secrets" / "provider"

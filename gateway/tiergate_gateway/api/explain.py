@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from tiergate_gateway.api.body import read_body
+from tiergate_gateway.api.guard import authenticate
 from tiergate_gateway.dispatch import Dispatcher
 from tiergate_gateway.explain import explain_decision
 from tiergate_gateway.protocol import parse_request
@@ -17,7 +18,10 @@ router = APIRouter()
 async def explain(request: Request) -> JSONResponse:
     """Accepts a chat body (or a completions body with "prompt") and the routing headers."""
     dispatcher: Dispatcher = request.app.state.dispatcher
+    tenant = authenticate(request)
     raw = await read_body(request, request.app.state.settings.max_body_bytes)
     endpoint = "completions" if b'"prompt"' in raw and b'"messages"' not in raw else "chat"
     parsed = parse_request(raw, endpoint)
+    if tenant is not None:
+        request.app.state.keys.authorize(tenant, parsed.model)
     return JSONResponse(explain_decision(dispatcher.decide(parsed, request.headers)))

@@ -1,0 +1,106 @@
+"""Upstreams that misbehave in ways the simulator does not: garbage, error bodies, huge answers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tiergate_gateway.process import GatewayProcess
+from tiergate_gateway.sim.process import SimProcess
+from tiers_setup import write_config
+
+CHAT = {"x-tiergate-task": "Chat"}
+BODY = {"model": "auto", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8}
+MODES = {
+    "garbage": (200, b"{this is not json", "application/json"),
+    "error-body": (200, b'{"error": {"message": "overloaded", "type": "server_error"}}', "application/json"),
+    "huge": (200, b'{"choices": [{"text": "' + b"x" * 3_000_000 + b'"}]}', "application/json"),
+    "truncated-stream": (
+        200,
+        b'data: {"choices": [{"index": 0, "delta": {"content": "Hel"}}]}\n\n',
+        "text/event-stream",
+    ),
+    "html-500": (500, b"<html>internal error at 10.0.0.7</html>", "text/html"),
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    mode = "garbage"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        status, body, content_type = MODES[type(self).mode]
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def bad_upstream() -> Iterator[tuple[str, type[_Handler]]]:
+    handler = type("Handler", (_Handler,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", handler
+    server.shutdown()
+
+
+@pytest.fixture
+def gateway_over_bad(
+    bad_upstream: tuple[str, type[_Handler]],
+    gateway_factory: Callable[..., GatewayProcess],
+    upstreams: dict[str, SimProcess],
+    tmp_path: Path,
+) -> tuple[GatewayProcess, type[_Handler]]:
+    """A gateway whose primary, remote-a, is the misbehaving server."""
+    url, handler = bad_upstream
+    folder = write_config(tmp_path / "bad", upstreams)
+    tiers = list(yaml.safe_load_all((folder / "tiers.yaml").read_text()))
+    tiers[0]["spec"]["endpoint"]["url"] = url
+    (folder / "tiers.yaml").write_text(yaml.safe_dump_all(tiers))
+    return gateway_factory(config=folder, env={"TIERGATE_MAX_RESPONSE_BYTES": "1000000"}), handler
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("garbage", "InvalidResponse"),
+        ("error-body", "InvalidResponse"),
+        ("huge", "InvalidResponse"),
+        ("html-500", "ServerError"),
+    ],
+)
+def test_misbehaving_primary_falls_back_without_leaking_it(
+    gateway_over_bad: tuple[GatewayProcess, type[_Handler]], mode: str, reason: str
+) -> None:
+    gateway, handler = gateway_over_bad
+    handler.mode = mode
+    response = httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=CHAT, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["x-tiergate-tier"] == "remote-b"
+    assert response.headers["x-tiergate-fallback-reason"] == f"remote-a={reason}"
+    assert "10.0.0.7" not in response.text
+
+
+def test_truncated_stream_after_first_byte_ends_with_an_error_event(
+    gateway_over_bad: tuple[GatewayProcess, type[_Handler]],
+) -> None:
+    gateway, handler = gateway_over_bad
+    handler.mode = "truncated-stream"
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions", json={**BODY, "stream": True}, headers=CHAT, timeout=30
+    )
+    assert response.status_code == 200
+    assert b'"Hel"' in response.content
+    assert b'"error"' in response.content and response.content.endswith(b"data: [DONE]\n\n")
