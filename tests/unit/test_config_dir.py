@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from routing_fixtures import policy, tier
 
+from routing_fixtures import policy, tier
 from tiergate_gateway.registry import SnapshotStore
 from tiergate_gateway.sources.config_dir import ConfigDirSource, secret_env_name
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from routing_fixtures import facts, fresh_health, policy, policy_view, tier
 
+from routing_fixtures import facts, fresh_health, policy, policy_view, tier
 from tiergate_api.enums import Feature, LatencyClass, Task
 from tiergate_gateway.errors import BudgetExceededError, ContextTooLongError, NoTierAvailableError
 from tiergate_gateway.health import HealthBook
