@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tiergate-installed
 
-.PHONY: help setup demo test test-all test-slow lint crds bench clean
+.PHONY: help setup demo test test-slow lint crds bench soak clean
 
 help:
 	@echo "make demo      set up and run the demo (simulated tiers + gateway in local mode)"
@@ -13,6 +13,14 @@ help:
 	@echo "make lint      ruff over the code"
 	@echo "make crds      regenerate crds/ from the pydantic models"
 	@echo "make bench     run the benchmarks and print their figures"
+	@echo "make soak      fault-injection soak: 5,000 requests through failing tiers"
+	@echo "make docs      regenerate docs/api-reference.md from the CRDs"
+	@echo "make image     build the container images tiergate:dev and tiergate-sim:dev (needs docker)"
+	@echo "make kind-up   create the kind cluster of kind-config.yaml (needs docker, kind, kubectl)"
+	@echo "make kind-load build the images and load them into the kind cluster"
+	@echo "make kind-install  helm upgrade --install the chart with ci/kind-values.yaml (needs kubectl, helm)"
+	@echo "make kind-e2e  all of the above, then pytest -m e2e tests/e2e against the cluster"
+	@echo "make kind-down delete the kind cluster"
 
 $(STAMP): pyproject.toml scripts/bootstrap
 	VENV=$(VENV) scripts/bootstrap
@@ -38,7 +46,88 @@ crds: $(STAMP)
 	$(BIN)/python scripts/generate_crds.py
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	@scripts/system-deps
+	$(BIN)/python bench/gateway_bench.py
+
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --requests 5000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# ---- Container image, kind cluster and end-to-end tests -------------------------------------------
+# Every target below says what it does and stops at once, naming the tool it lacks. None of them is
+# needed by `make test`; they need Docker, kind, kubectl and Helm (docs/install.md).
+.PHONY: docs image kind-up kind-load kind-install kind-e2e kind-down
+
+IMAGE ?= tiergate
+SIM_IMAGE ?= $(IMAGE)-sim
+TAG ?= dev
+KIND_CLUSTER ?= tiergate
+KIND_CONTEXT := kind-$(KIND_CLUSTER)
+RELEASE ?= tiergate
+RELEASE_NAMESPACE ?= tiergate
+
+# $(call require,TOOL,where to get it): fail with a message that names the missing tool.
+require = command -v $(1) >/dev/null 2>&1 || { echo "make $@: '$(1)' is required but not found on PATH; install it: $(2)" >&2; exit 127; }
+DOCKER_URL := https://docs.docker.com/engine/install/
+KIND_URL := https://kind.sigs.k8s.io/docs/user/quick-start/\#installation
+KUBECTL_URL := https://kubernetes.io/docs/tasks/tools/
+HELM_URL := https://helm.sh/docs/intro/install/
+# The docker client alone is not enough: its engine must answer.
+docker_engine = docker info >/dev/null 2>&1 || { echo "make $@: 'docker' is installed but its engine does not answer (docker info failed); start Docker or use a machine that has one" >&2; exit 1; }
+
+docs: $(STAMP)
+	@echo "==> docs: docs/api-reference.md from crds/"
+	$(BIN)/python scripts/generate_api_docs.py
+
+image:
+	@$(call require,docker,$(DOCKER_URL))
+	@$(docker_engine)
+	@echo "==> image: $(IMAGE):$(TAG) (target runtime) and $(SIM_IMAGE):$(TAG) (target sim) from Dockerfile"
+	docker build --target runtime --build-arg VERSION=$(TAG) -t $(IMAGE):$(TAG) .
+	docker build --target sim --build-arg VERSION=$(TAG) -t $(SIM_IMAGE):$(TAG) .
+
+kind-up:
+	@$(call require,docker,$(DOCKER_URL))
+	@$(call require,kind,$(KIND_URL))
+	@$(call require,kubectl,$(KUBECTL_URL))
+	@$(docker_engine)
+	@echo "==> kind-up: cluster '$(KIND_CLUSTER)' from kind-config.yaml (pools system, gpu-small, gpu-large)"
+	@if kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)'; then \
+		echo "kind cluster '$(KIND_CLUSTER)' already exists"; \
+	else \
+		echo "kind create cluster --name $(KIND_CLUSTER) --config kind-config.yaml --wait 180s"; \
+		kind create cluster --name $(KIND_CLUSTER) --config kind-config.yaml --wait 180s; \
+	fi
+	kubectl --context $(KIND_CONTEXT) get nodes -L tiergate.io/pool
+
+kind-load: image
+	@$(call require,kind,$(KIND_URL))
+	@echo "==> kind-load: $(IMAGE):$(TAG) and $(SIM_IMAGE):$(TAG) into the nodes of '$(KIND_CLUSTER)'"
+	kind load docker-image --name $(KIND_CLUSTER) $(IMAGE):$(TAG) $(SIM_IMAGE):$(TAG)
+
+kind-install:
+	@$(call require,kubectl,$(KUBECTL_URL))
+	@$(call require,helm,$(HELM_URL))
+	@echo "==> kind-install: release '$(RELEASE)' of charts/tiergate into namespace '$(RELEASE_NAMESPACE)' with ci/kind-values.yaml"
+	helm upgrade --install $(RELEASE) charts/tiergate --kube-context $(KIND_CONTEXT) \
+		--namespace $(RELEASE_NAMESPACE) --create-namespace \
+		--values charts/tiergate/ci/kind-values.yaml --set image.tag=$(TAG) \
+		--wait --timeout 5m
+	kubectl --context $(KIND_CONTEXT) -n $(RELEASE_NAMESPACE) get deployments,services,modeltiers,routingpolicies
+
+kind-e2e:
+	@$(call require,docker,$(DOCKER_URL))
+	@$(call require,kind,$(KIND_URL))
+	@$(call require,kubectl,$(KUBECTL_URL))
+	@$(call require,helm,$(HELM_URL))
+	@echo "==> kind-e2e: cluster, images, chart, then pytest -m e2e tests/e2e against context $(KIND_CONTEXT)"
+	$(MAKE) --no-print-directory kind-up kind-load kind-install setup
+	TIERGATE_E2E_CONTEXT=$(KIND_CONTEXT) TIERGATE_E2E_RELEASE=$(RELEASE) TIERGATE_E2E_RELEASE_NAMESPACE=$(RELEASE_NAMESPACE) \
+		$(BIN)/pytest -m e2e tests/e2e -v
+
+kind-down:
+	@$(call require,kind,$(KIND_URL))
+	@echo "==> kind-down: delete the kind cluster '$(KIND_CLUSTER)'"
+	kind delete cluster --name $(KIND_CLUSTER)
