@@ -25,7 +25,7 @@ from tiergate_gateway.health import BreakerSettings, HealthBook
 from tiergate_gateway.limits import Limits
 from tiergate_gateway.registry import SnapshotStore
 from tiergate_gateway.settings import GatewaySettings
-from tiergate_gateway.state import create_state
+from tiergate_gateway.state import LocalState, create_state
 from tiergate_gateway.upstream import new_client
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.dispatcher = Dispatcher(
             store, client, health=health, limits=limits, state=state, max_response_bytes=settings.max_response_bytes
         )
-        tasks = [await _start_source(settings, store)]
+        tasks = [await _start_source(settings, store, state)]
         if keys is not None:
             keys.load()
             tasks.append(asyncio.create_task(_reload_keys(keys), name="keys-reload"))
@@ -98,7 +98,7 @@ def create_app_from_env() -> FastAPI:
     return create_app(GatewaySettings())
 
 
-async def _start_source(settings: GatewaySettings, store: SnapshotStore) -> asyncio.Task[None]:
+async def _start_source(settings: GatewaySettings, store: SnapshotStore, state: LocalState) -> asyncio.Task[None]:
     if settings.config_dir is not None:
         from tiergate_gateway.sources.config_dir import ConfigDirSource
 
@@ -107,7 +107,13 @@ async def _start_source(settings: GatewaySettings, store: SnapshotStore) -> asyn
         return asyncio.create_task(source.watch(settings.reload_interval_seconds), name="config-dir-watch")
     from tiergate_gateway.sources.kube import KubeSource
 
-    kube = KubeSource(store, namespaces=settings.namespaces, kubeconfig=settings.kubeconfig)
+    kube = KubeSource(
+        store,
+        namespaces=settings.namespaces,
+        kubeconfig=settings.kubeconfig,
+        spend=state,
+        budget_status_interval=settings.budget_status_interval_seconds,
+    )
     return asyncio.create_task(kube.run(), name="kube-watch")
 
 

@@ -45,6 +45,8 @@ class GatewaySettings(BaseSettings):
     """Share budgets, rate windows and circuit states across replicas through this Redis."""
     auth_keys_file: Path | None = None
     """YAML file of gateway API keys (see auth.py); unset: no authentication."""
+    budget_status_interval_seconds: float = 30.0
+    """Kubernetes mode: how often spend is written to RoutingPolicy status.budget (only on change)."""
     breaker_consecutive_failures: int = 5
     breaker_error_rate_percent: int = 50
     breaker_window: int = 20

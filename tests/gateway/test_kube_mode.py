@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -102,3 +103,29 @@ def test_relists_after_history_is_compacted(cluster: RunningEmulator, kube_gatew
     cluster.compact()  # the gateway's resourceVersion is now too old: 410 Gone
     cluster.start()
     _eventually(kube_gateway, "remote-b", within=15.0)
+
+
+def test_spend_is_published_in_the_policy_status(
+    kube_emulator: RunningEmulator, upstreams: dict[str, SimProcess], tmp_path: Path
+) -> None:
+    prices = {"inputPerMillionTokens": "1000", "outputPerMillionTokens": "1000"}
+    kube_emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "provider"},
+            "data": {"api-key": base64.b64encode(API_KEY.encode()).decode()},
+        }
+    )
+    for name, process in upstreams.items():
+        kube_emulator.create(tier_document(name, process.base_url, cost=prices))
+    kube_emulator.create(policy_document(budget={"dailyLimit": "10"}))
+    env = {"TIERGATE_BUDGET_STATUS_INTERVAL_SECONDS": "0.2"}
+    with start_gateway(["--kubeconfig", str(kube_emulator.kubeconfig_path)], tmp_path / "gw.log", env=env) as gateway:
+        assert _tier_of(gateway) == "remote-a"
+        budget = kube_emulator.wait_until(
+            lambda: (kube_emulator.get("routingpolicies", "main") or {}).get("status", {}).get("budget")
+        )
+    spent = Decimal(budget["spent"])
+    assert spent > 0 and Decimal(budget["remaining"]) == Decimal(10) - spent
+    assert budget["day"] == time.strftime("%Y-%m-%d", time.gmtime())

@@ -14,9 +14,10 @@ import base64
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -31,7 +32,9 @@ from tiergate_api.constants import (
 from tiergate_api.modeltier import ModelTier
 from tiergate_api.resources import InvalidResourceError, parse_resource
 from tiergate_api.routingpolicy import RoutingPolicy
+from tiergate_gateway.budget import utc_day
 from tiergate_gateway.registry import SnapshotStore, build_snapshot
+from tiergate_gateway.views import femto_to_usd
 
 log = logging.getLogger(__name__)
 
@@ -161,10 +164,20 @@ def _describe(exc: Exception) -> str:
 class KubeSource:
     """Watches the cluster and publishes snapshots into the store."""
 
-    def __init__(self, store: SnapshotStore, *, namespaces: list[str], kubeconfig: Path | None = None) -> None:
+    def __init__(
+        self,
+        store: SnapshotStore,
+        *,
+        namespaces: list[str],
+        kubeconfig: Path | None = None,
+        spend: SpendReader | None = None,
+        budget_status_interval: float = 30.0,
+    ) -> None:
         self.store = store
         self.namespaces = namespaces
         self.kubeconfig = kubeconfig
+        self.spend = spend
+        self.budget_status_interval = budget_status_interval
         self.reflectors: list[Reflector] = []
         self._dirty = asyncio.Event()
         self._invalid_seen: set[tuple[str, str]] = set()
@@ -179,6 +192,9 @@ class KubeSource:
             core = client.CoreV1Api(api_client)
             self.reflectors = self._reflectors(custom, core)
             tasks = [asyncio.create_task(r.run(), name=f"reflector-{r.name}") for r in self.reflectors]
+            if self.spend is not None:
+                writer = BudgetStatusWriter(custom, self.store, self.spend, self.budget_status_interval)
+                tasks.append(asyncio.create_task(writer.run(), name="budget-status"))
             try:
                 await self._publish_loop()
             finally:
@@ -279,3 +295,60 @@ class KubeSource:
     def reconnects(self) -> int:
         """Watch reconnects so far (for metrics)."""
         return sum(r.reconnects for r in self.reflectors)
+
+
+class SpendReader(Protocol):
+    """Today's spend per policy key (the gateway's local or shared state)."""
+
+    def spent_today(self, policy_key: str, now: float) -> int: ...
+
+
+class BudgetStatusWriter:
+    """Publishes each policy's spend today in `status.budget`, at a modest rate and only on change.
+
+    A merge patch of the status subresource touches `budget` only, so it never fights the
+    operator over conditions. With several replicas, use Redis so they all write one total.
+    """
+
+    def __init__(self, api: Any, store: SnapshotStore, spend: SpendReader, interval: float) -> None:
+        self.api = api
+        self.store = store
+        self.spend = spend
+        self.interval = interval
+        self._written: dict[str, tuple[str, int]] = {}
+
+    async def run(self) -> None:
+        """Write changed figures every `interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.write_once(time.time())
+
+    async def write_once(self, now: float) -> None:
+        """One pass over the policies of the current snapshot."""
+        day = utc_day(now)
+        for policy in list(self.store.current.policies.values()):
+            spent = self.spend.spent_today(policy.key, now)
+            if self._written.get(policy.key) == (day, spent):
+                continue
+            budget: dict[str, str] = {"day": day, "spent": _usd(spent)}
+            if policy.daily_limit_femto is not None:
+                budget["remaining"] = _usd(max(0, policy.daily_limit_femto - spent))
+            try:
+                await self.api.patch_namespaced_custom_object_status(
+                    GROUP,
+                    VERSION,
+                    policy.namespace,
+                    ROUTING_POLICY_PLURAL,
+                    policy.name,
+                    {"status": {"budget": budget}},
+                    _content_type="application/merge-patch+json",
+                )
+            except Exception as exc:  # the API may be away or the policy gone: try again next round
+                log.debug("could not publish the budget of %s: %s", policy.key, _describe(exc))
+                continue
+            self._written[policy.key] = (day, spent)
+
+
+def _usd(femto: int) -> str:
+    text = f"{femto_to_usd(femto):.9f}".rstrip("0").rstrip(".")
+    return text or "0"
