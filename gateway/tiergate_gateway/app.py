@@ -17,15 +17,18 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from tiergate_gateway.api import completions, explain, health, models
+from tiergate_gateway.api import metrics as metrics_api
 from tiergate_gateway.auth import KeyStore
 from tiergate_gateway.budget import SpendBook
 from tiergate_gateway.dispatch import Dispatcher
 from tiergate_gateway.errors import GatewayError
 from tiergate_gateway.health import BreakerSettings, HealthBook
 from tiergate_gateway.limits import Limits
+from tiergate_gateway.logs import configure_logging
 from tiergate_gateway.registry import SnapshotStore
 from tiergate_gateway.settings import GatewaySettings
 from tiergate_gateway.state import LocalState, create_state
+from tiergate_gateway.tracing import setup_tracing, shutdown_tracing
 from tiergate_gateway.upstream import new_client
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        setup_tracing()
         client = new_client(settings.max_connections)
         health = HealthBook(_breaker_settings(settings))
         limits = Limits(
@@ -64,12 +68,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     await task
             await state.stop()
             await client.close()
+            shutdown_tracing()
 
     app = FastAPI(title="TierGate gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.store = store
     app.state.keys = keys
-    for module in (completions, explain, models, health):
+    for module in (completions, explain, models, health, metrics_api):
         app.include_router(module.router)
     _register_error_handlers(app)
     return app
@@ -94,8 +99,10 @@ async def _reload_keys(keys: KeyStore, interval: float = 2.0) -> None:
 
 
 def create_app_from_env() -> FastAPI:
-    """Factory for `uvicorn --factory` (one per worker process)."""
-    return create_app(GatewaySettings())
+    """Factory for `uvicorn --factory` (one per worker process, each configuring its own logging)."""
+    settings = GatewaySettings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
 
 
 async def _start_source(settings: GatewaySettings, store: SnapshotStore, state: LocalState) -> asyncio.Task[None]:

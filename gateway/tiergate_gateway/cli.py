@@ -64,9 +64,12 @@ def run_gateway(args: argparse.Namespace) -> int:
         os.environ["TIERGATE_NAMESPACES"] = '["' + '","'.join(args.namespace) + '"]'
     if args.kubeconfig:
         os.environ["TIERGATE_KUBECONFIG"] = str(args.kubeconfig.resolve())
+    os.environ["TIERGATE_LOG_LEVEL"] = args.log_level.upper()
+    if args.workers > 1:
+        _prepare_multiprocess_metrics()
     from tiergate_gateway.logs import configure_logging
 
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, os.environ.get("TIERGATE_LOG_FORMAT", "json"))
     uvicorn.run(
         "tiergate_gateway.app:create_app_from_env",
         factory=True,
@@ -77,9 +80,23 @@ def run_gateway(args: argparse.Namespace) -> int:
         http="httptools",
         access_log=False,
         log_level=args.log_level,
+        log_config=None,
         timeout_graceful_shutdown=30,
     )
     return 0
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Point every worker's metrics at one folder, emptied first (stale files would add up)."""
+    import shutil
+    import tempfile
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder, exist_ok=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tiergate-metrics-")
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -89,7 +106,7 @@ def run_explain(args: argparse.Namespace) -> int:
     import orjson
 
     from tiergate_gateway.budget import SpendBook
-    from tiergate_gateway.dispatch import decide
+    from tiergate_gateway.decision import decide
     from tiergate_gateway.errors import GatewayError
     from tiergate_gateway.explain import explain_decision, format_explanation
     from tiergate_gateway.health import HealthBook

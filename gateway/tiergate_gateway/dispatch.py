@@ -1,9 +1,8 @@
-"""From a parsed request to an answer: decide the plan, then walk it until a tier answers.
+"""From a decision to an answer: walk the attempt plan until a tier answers.
 
-`decide` is the routing decision (policy, task, latency class, plan), shared by the
-completion endpoints and `/v1/route/explain`. `Dispatcher.run` walks the plan: each
-failure feeds live health and moves on; a stream falls back only until its first chunk
-has arrived, after which the relay owns it and ends it with an error event if it breaks.
+Each failure feeds live health and moves on; a stream falls back only until its first
+chunk has arrived, after which the relay owns it and ends it with an error event if it
+breaks. Every attempt is a span and a set of counters (`observe.py`).
 """
 
 from __future__ import annotations
@@ -12,26 +11,20 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 import orjson
+from opentelemetry import trace
 
-from tiergate_api.constants import (
-    HEADER_ATTEMPTS,
-    HEADER_FALLBACK_REASON,
-    HEADER_LATENCY_CLASS,
-    HEADER_POLICY,
-    HEADER_TASK,
-    HEADER_TIER,
-)
-from tiergate_api.enums import ClassifierMode, LatencyClass, OnBudgetExceeded, RetryOn, Strategy, Task
-from tiergate_gateway.budget import SpendBook
-from tiergate_gateway.classify import Classification, classify_messages, classify_prompt
+from tiergate_api.constants import HEADER_ATTEMPTS, HEADER_FALLBACK_REASON, HEADER_POLICY, HEADER_TASK, HEADER_TIER
+from tiergate_api.enums import RetryOn
+from tiergate_gateway import observe
+from tiergate_gateway.budget import SpendBook, utc_day
+from tiergate_gateway.decision import Decision, decide
 from tiergate_gateway.errors import (
+    BudgetExceededError,
     GatewayError,
-    InvalidRequestError,
-    ModelNotFoundError,
     NoTierAvailableError,
     NotReadyError,
     OverloadedError,
@@ -39,34 +32,17 @@ from tiergate_gateway.errors import (
 from tiergate_gateway.health import HealthBook
 from tiergate_gateway.limits import Limits
 from tiergate_gateway.protocol import ParsedRequest, sse_error_event
-from tiergate_gateway.registry import Snapshot, SnapshotStore
-from tiergate_gateway.routing import Plan, RequestFacts, Role, SkipReason, Step, plan_request
+from tiergate_gateway.registry import SnapshotStore
+from tiergate_gateway.routing import Note, Plan, Role, SkipReason, Step
 from tiergate_gateway.state import LocalState
 from tiergate_gateway.streamtap import StreamTap
-from tiergate_gateway.upstream import (
-    AttemptFailure,
-    FailureKind,
-    UpstreamClientError,
-    complete,
-    open_stream,
-)
-from tiergate_gateway.views import PolicyView, TierView
+from tiergate_gateway.tracing import propagation_headers, tracer
+from tiergate_gateway.upstream import AttemptFailure, FailureKind, UpstreamClientError, complete, open_stream
+from tiergate_gateway.views import TierView
 
 log = logging.getLogger(__name__)
 
 _RETRYABLE = {kind.value for kind in RetryOn}
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """Everything decided before the first upstream byte."""
-
-    plan: Plan
-    task_source: str
-    """header, classifier or default."""
-    classification: Classification | None
-    direct: bool
-    """The request named a tier, bypassing routing."""
 
 
 @dataclass(slots=True)
@@ -95,118 +71,8 @@ class _Trail:
     reasons: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     skips: list[str] = field(default_factory=list)
-
-
-def _normalise(value: str) -> str:
-    return value.replace("-", "").replace("_", "").replace(" ", "").lower()
-
-
-_TASKS = {_normalise(t.value): t for t in Task}
-_LATENCY_CLASSES = {_normalise(c.value): c for c in LatencyClass}
-
-
-def parse_task(value: str, header: str) -> Task:
-    """A task from a header value (case and separators ignored)."""
-    found = _TASKS.get(_normalise(value))
-    if found is None:
-        raise InvalidRequestError(
-            f"unknown task {value!r} in header {header}; use one of: {', '.join(t.value for t in Task)}", param=header
-        )
-    return found
-
-
-def parse_latency_class(value: str) -> LatencyClass:
-    """A latency class from the request header."""
-    found = _LATENCY_CLASSES.get(_normalise(value))
-    if found is None:
-        raise InvalidRequestError(
-            f"unknown latency class {value!r} in header {HEADER_LATENCY_CLASS}; "
-            f"use one of: {', '.join(c.value for c in LatencyClass)}",
-            param=HEADER_LATENCY_CLASS,
-        )
-    return found
-
-
-def _direct_policy(tier: TierView) -> PolicyView:
-    """A one-tier policy for requests that name a tier instead of an alias."""
-    return PolicyView(
-        key=f"{tier.namespace}/{tier.name}",
-        name=tier.name,
-        namespace=tier.namespace,
-        alias=tier.name,
-        strategy=Strategy.CAPABILITY,
-        weights=(1, 0, 0),
-        tiers=(tier,),
-        chain=None,
-        missing_tiers=(),
-        default_latency_class=LatencyClass.BATCH,
-        max_cost_femto=None,
-        daily_limit_femto=None,
-        on_exceeded=OnBudgetExceeded.DOWNGRADE,
-        retry_on=frozenset(),
-        max_attempts=1,
-        attempt_timeout_seconds=tier.timeout_seconds,
-        require_local_last=False,
-        request_timeout_seconds=None,
-        classifier_header=HEADER_TASK,
-        classifier_mode=ClassifierMode.AUTO,
-    )
-
-
-class SpendView(Protocol):
-    """Where today's spend per policy is read from (local books or shared state)."""
-
-    def spent_today(self, policy_key: str, now: float) -> int: ...
-
-
-def decide(
-    snapshot: Snapshot,
-    parsed: ParsedRequest,
-    headers: Mapping[str, str],
-    health: HealthBook,
-    spend: SpendView,
-    now: float,
-) -> Decision:
-    """Pick the policy, the task and the latency class, and build the plan."""
-    policy = snapshot.policies.get(parsed.model)
-    direct = False
-    if policy is None:
-        tier = snapshot.tiers_by_name.get(parsed.model)
-        if tier is None:
-            known = sorted(snapshot.policies) + sorted(n for n in snapshot.tiers_by_name if "/" not in n)
-            raise ModelNotFoundError(
-                f"model {parsed.model!r} is neither a policy alias nor a tier; available: {', '.join(known) or 'none'}",
-                param="model",
-            )
-        policy = _direct_policy(tier)
-        direct = True
-    task, source, classification = _task(policy, parsed, headers)
-    latency_header = headers.get(HEADER_LATENCY_CLASS)
-    latency_class = parse_latency_class(latency_header) if latency_header else policy.default_latency_class
-    facts = RequestFacts(
-        task=task,
-        latency_class=latency_class,
-        prompt_tokens=parsed.prompt_tokens,
-        max_tokens=parsed.max_tokens,
-        features=parsed.features,
-        stream=parsed.stream,
-    )
-    plan = plan_request(policy, facts, health, spent_today=spend.spent_today(policy.key, now), now=now)
-    return Decision(plan, source, classification, direct)
-
-
-def _task(
-    policy: PolicyView, parsed: ParsedRequest, headers: Mapping[str, str]
-) -> tuple[Task, str, Classification | None]:
-    explicit = headers.get(policy.classifier_header)
-    if explicit:
-        return parse_task(explicit, policy.classifier_header), "header", None
-    if policy.classifier_mode == ClassifierMode.HEADER_ONLY:
-        return Task.CHAT, "default", None
-    classification = (
-        classify_messages(parsed.messages) if parsed.endpoint == "chat" else classify_prompt(parsed.prompt_text)
-    )
-    return classification.task, "classifier", classification
+    stop: bool = False
+    """A failure the policy does not retry on ends the walk."""
 
 
 class Dispatcher:
@@ -230,12 +96,30 @@ class Dispatcher:
         self.state = state or LocalState(self.health, SpendBook(), self.limits)
         self.clock = clock
         self.max_response_bytes = max_response_bytes
+        self._budget_logged: set[tuple[str, str]] = set()
 
     def decide(self, parsed: ParsedRequest, headers: Mapping[str, str]) -> Decision:
-        """The routing decision for a request against the current snapshot."""
+        """The routing decision for a request against the current snapshot, in a `tiergate.route` span."""
         if not self.store.ready:
             raise NotReadyError("the gateway has not loaded its tiers and policies yet; retry shortly")
-        return decide(self.store.current, parsed, headers, self.health, self.state, self.clock())
+        with tracer().start_as_current_span("tiergate.route") as span:
+            try:
+                decision = decide(self.store.current, parsed, headers, self.health, self.state, self.clock())
+            except BudgetExceededError as exc:
+                self._log_budget_once(parsed.model, f"budget exceeded for model {parsed.model!r}: {exc.message}")
+                raise
+            observe.record_decision(span, decision)
+        if Note.BUDGET_DOWNGRADE in decision.plan.notes:
+            policy = decision.plan.policy.name
+            self._log_budget_once(policy, f"policy {policy} is over budget; downgrading to the cheapest tiers")
+        return decision
+
+    def _log_budget_once(self, key: str, message: str) -> None:
+        """Budget state changes at INFO, once per policy per UTC day (not once per request)."""
+        marker = (key, utc_day(self.clock()))
+        if marker not in self._budget_logged:
+            self._budget_logged.add(marker)
+            log.info(message)
 
     async def run(
         self, parsed: ParsedRequest, decision: Decision, *, deadline_seconds: float | None = None
@@ -243,9 +127,8 @@ class Dispatcher:
         """Walk the plan until a tier answers; raise a GatewayError when none does."""
         plan = decision.plan
         trail = _Trail()
-        started = self.clock()
         budget = deadline_seconds if deadline_seconds is not None else plan.policy.request_timeout_seconds
-        deadline = started + budget if budget else None
+        deadline = self.clock() + budget if budget else None
         tokens = plan.facts.prompt_tokens + plan.facts.output_tokens
         for index, step in enumerate(plan.steps):
             tier = step.tier
@@ -262,38 +145,66 @@ class Dispatcher:
                 timeout = max(0.001, min(timeout, deadline - now - self._reserve(plan, index)))
             self.health.attempt_started(tier.key, now)
             trail.attempts += 1
-            self.limits.enter_tier(tier.key)
-            streaming = False
-            try:
-                body = _upstream_body(parsed, tier)
-                if parsed.stream:
-                    handle = await open_stream(self.client, tier, parsed.endpoint, body, timeout, {})
-                    self.health.record_success(tier.key, self.clock(), ttft_ms=handle.ttft_ms)
-                    headers = self._headers(decision, step, trail)
-                    tap = StreamTap(strip_usage=not _client_wants_usage(parsed))
-                    streaming = True
-                    return StreamAnswer(self._relay(handle, tap, decision, step), headers)
-                reply = await complete(
-                    self.client, tier, parsed.endpoint, body, timeout, {}, max_bytes=self.max_response_bytes
-                )
-                usage = _usage_of(reply.body)
-                self.health.record_success(tier.key, self.clock(), ttft_ms=reply.ttft_ms)
-                await self._account(decision, step, usage)
-                return Answer(200, reply.body, reply.content_type, self._headers(decision, step, trail))
-            except AttemptFailure as failure:
-                await self._failed(tier, failure.retry_after)
-                trail.reasons.append(f"{tier.name}={failure.kind.value}")
-                trail.failures.append(f"{tier.name}: {failure.kind.value} ({failure.detail})")
-                if failure.kind.value in _RETRYABLE and RetryOn(failure.kind.value) not in plan.policy.retry_on:
-                    break
-            except UpstreamClientError as rejected:
-                self.health.record_success(tier.key, self.clock())
-                headers = self._headers(decision, step, trail)
-                return Answer(rejected.status, rejected.body, rejected.content_type, headers)
-            finally:
-                if not streaming:  # a stream leaves the tier when its relay ends
-                    self.limits.leave_tier(tier.key)
+            answer = await self._attempt(parsed, decision, step, trail, timeout)
+            if answer is not None:
+                observe.record_fallbacks(trail.reasons, tier.name)
+                return answer
+            if trail.stop:
+                break
+        observe.record_fallbacks(trail.reasons, None)
         raise self._exhausted(plan, trail, deadline)
+
+    async def _attempt(
+        self, parsed: ParsedRequest, decision: Decision, step: Step, trail: _Trail, timeout: float
+    ) -> Answer | StreamAnswer | None:
+        """One try at one tier: an answer, or None after recording why it failed."""
+        tier = step.tier
+        span = observe.start_attempt(decision, step, trail.attempts, parsed.endpoint, parsed.stream)
+        with trace.use_span(span, end_on_exit=False):
+            headers = propagation_headers()
+        self.limits.enter_tier(tier.key)
+        handed_over = False
+        try:
+            body = _upstream_body(parsed, tier)
+            if parsed.stream:
+                handle = await open_stream(self.client, tier, parsed.endpoint, body, timeout, headers)
+                self._succeeded(tier, handle.ttft_ms)
+                tap = StreamTap(strip_usage=not _client_wants_usage(parsed))
+                handed_over = True
+                relay = self._relay(handle, tap, decision, step, span)
+                return StreamAnswer(relay, self._headers(decision, step, trail))
+            reply = await complete(
+                self.client, tier, parsed.endpoint, body, timeout, headers, max_bytes=self.max_response_bytes
+            )
+            usage, response_model = _usage_of(reply.body)
+            self._succeeded(tier, None)
+            await self._account(decision, step, usage, span, response_model)
+            observe.end_attempt(span, tier, "ok", status=200)
+            return Answer(200, reply.body, reply.content_type, self._headers(decision, step, trail))
+        except AttemptFailure as failure:
+            await self._failed(tier, failure.retry_after)
+            trail.reasons.append(f"{tier.name}={failure.kind.value}")
+            trail.failures.append(f"{tier.name}: {failure.kind.value} ({failure.detail})")
+            retry_on = decision.plan.policy.retry_on
+            trail.stop = failure.kind.value in _RETRYABLE and RetryOn(failure.kind.value) not in retry_on
+            observe.end_attempt(span, tier, failure.kind.value, status=failure.status, error_type=failure.kind.value)
+            return None
+        except UpstreamClientError as rejected:
+            self._succeeded(tier, None)
+            observe.end_attempt(span, tier, "client_error", status=rejected.status, error_type="ClientError")
+            return Answer(rejected.status, rejected.body, rejected.content_type, self._headers(decision, step, trail))
+        except BaseException:
+            observe.end_attempt(span, tier, "cancelled", error_type="Cancelled")
+            raise
+        finally:
+            if not handed_over:  # a stream leaves the tier when its relay ends
+                self.limits.leave_tier(tier.key)
+
+    def _succeeded(self, tier: TierView, ttft_ms: float | None) -> None:
+        changed = self.health.record_success(tier.key, self.clock(), ttft_ms=ttft_ms)
+        if changed is not None:
+            observe.record_circuit(tier, changed)
+            log.info("circuit of tier %s is now %s", tier.name, changed.value)
 
     def _skip_reason(self, plan: Plan, index: int, now: float, deadline: float | None) -> str | None:
         """Why a planned tier is passed over at attempt time (health changes while we walk)."""
@@ -323,10 +234,11 @@ class Dispatcher:
     async def _failed(self, tier: TierView, retry_after: float | None) -> None:
         now = self.clock()
         changed = self.health.record_failure(tier.key, now, retry_after=retry_after)
+        if changed is not None:
+            observe.record_circuit(tier, changed)
+            log.info("circuit of tier %s is now %s", tier.name, changed.value)
         if changed is not None or retry_after:
             await self.state.share_health(tier.key, now)
-            if changed is not None:
-                log.info("circuit of tier %s is now %s", tier.name, changed.value)
 
     def _exhausted(self, plan: Plan, trail: _Trail, deadline: float | None) -> GatewayError:
         headers = {HEADER_ATTEMPTS: str(trail.attempts)}
@@ -368,14 +280,29 @@ class Dispatcher:
             headers[HEADER_FALLBACK_REASON] = "; ".join(dict.fromkeys(reasons))
         return headers
 
-    async def _account(self, decision: Decision, step: Step, usage: tuple[int, int] | None) -> None:
-        prompt, completion = usage if usage else (decision.plan.facts.prompt_tokens, decision.plan.facts.output_tokens)
+    async def _account(
+        self,
+        decision: Decision,
+        step: Step,
+        usage: tuple[int, int] | None,
+        span: trace.Span,
+        response_model: str | None = None,
+    ) -> None:
+        facts = decision.plan.facts
+        prompt, completion = usage if usage else (facts.prompt_tokens, facts.output_tokens)
         cost = step.tier.estimated_cost(prompt, completion)
+        observe.record_usage(span, decision, step, usage, cost, response_model)
         if cost and not decision.direct:
-            await self.state.add_spend(decision.plan.policy.key, cost, self.clock())
+            policy = decision.plan.policy
+            now = self.clock()
+            await self.state.add_spend(policy.key, cost, now)
+            observe.record_budget(policy.name, self.state.spent_today(policy.key, now), policy.daily_limit_femto)
 
-    async def _relay(self, handle: Any, tap: StreamTap, decision: Decision, step: Step) -> AsyncIterator[bytes]:
+    async def _relay(
+        self, handle: Any, tap: StreamTap, decision: Decision, step: Step, span: trace.Span
+    ) -> AsyncIterator[bytes]:
         """Yield the stream chunk by chunk; end it with an OpenAI error event if the tier breaks."""
+        result, error_type = "ok", None
         try:
             first = tap.feed(handle.first_chunk)
             if first:
@@ -390,13 +317,18 @@ class Dispatcher:
             if not tap.done:
                 raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended without [DONE]")
         except (aiohttp.ClientError, OSError, TimeoutError, AttemptFailure) as exc:
+            result, error_type = "StreamBroken", type(exc).__name__
             await self._failed(step.tier, None)
-            log.warning("stream from tier %s broke after the first byte: %s", step.tier.name, type(exc).__name__)
+            log.warning("stream from tier %s broke after the first byte: %s", step.tier.name, error_type)
             yield sse_error_event(f"tier {step.tier.name} failed mid-stream; the answer is incomplete")
+        except BaseException:
+            result, error_type = "ClientGone", "ClientGone"
+            raise
         finally:
             self.limits.leave_tier(step.tier.key)
             await handle.aclose()
-            await self._account(decision, step, tap.usage)
+            await self._account(decision, step, tap.usage, span)
+            observe.end_attempt(span, step.tier, result, status=200, error_type=error_type, ttft_ms=handle.ttft_ms)
 
 
 _OVERLOAD_SKIPS = frozenset({"AtCapacity", "TierRateLimit"})
@@ -423,17 +355,18 @@ def _upstream_body(parsed: ParsedRequest, tier: TierView) -> bytes:
     return orjson.dumps(body)
 
 
-def _usage_of(body: bytes) -> tuple[int, int] | None:
-    """(prompt, completion) tokens of a non-streaming answer; raise when it is not an answer."""
+def _usage_of(body: bytes) -> tuple[tuple[int, int] | None, str | None]:
+    """((prompt, completion) tokens, model) of a non-streaming answer; raise when it is not an answer."""
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the answer is not JSON") from None
     if not isinstance(parsed, dict) or "error" in parsed or "choices" not in parsed:
         raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the answer has no choices")
+    model = parsed.get("model") if isinstance(parsed.get("model"), str) else None
     usage = parsed.get("usage")
     if isinstance(usage, dict):
         prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
         if isinstance(prompt, int) and isinstance(completion, int):
-            return prompt, completion
-    return None
+            return (prompt, completion), model
+    return None, model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tiergate_gateway.dispatch import Decision
+from tiergate_gateway.decision import Decision
 from tiergate_gateway.views import femto_to_usd
 
 

@@ -1,16 +1,47 @@
-"""Logging set-up: one line per event, level from configuration."""
+"""Logging set-up: one JSON object per line, with the trace and span ids of the current span.
+
+INFO is for lifecycle and state changes (started, snapshot reloaded, circuit opened,
+budget exceeded); per-request lines are DEBUG only. `TIERGATE_LOG_FORMAT=text` gives
+plain lines for a terminal.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
+
+from opentelemetry import trace
+from pythonjsonlogger.json import JsonFormatter
+
+_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
-def configure_logging(level: str) -> None:
-    """Plain, single-line logs on stderr at the given level."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request at INFO: per-request noise on the hot path.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+class _TraceIds(logging.Filter):
+    """Adds `trace_id` and `span_id` of the active span, so a log line leads to its trace."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            record.trace_id = format(context.trace_id, "032x")
+            record.span_id = format(context.span_id, "016x")
+        return True
+
+
+def configure_logging(level: str, fmt: str = "json") -> None:
+    """Replace the root handlers with one stderr handler in the chosen format."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter(_FORMAT, rename_fields={"levelname": "level", "asctime": "time"}))
+    else:
+        handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.addFilter(_TraceIds())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    # Per-request noise from libraries stays out of INFO.
+    for name in ("httpx", "httpcore", "aiohttp.access"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -22,6 +22,7 @@ from tiergate_api.modeltier import ModelTier
 from tiergate_api.quantities import billions
 from tiergate_api.routingpolicy import RoutingPolicy
 from tiergate_api.tasks import default_tasks
+from tiergate_gateway import metrics
 from tiergate_gateway.views import (
     PolicyView,
     TierView,
@@ -216,6 +217,7 @@ class SnapshotStore:
         """Make a snapshot current and mark the store ready."""
         self.current = snapshot
         self._loaded.set()
+        metrics.SNAPSHOT_TIMESTAMP.set(snapshot.created_at)
 
     def next_version(self) -> int:
         """A new, increasing snapshot version."""

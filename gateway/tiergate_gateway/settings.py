@@ -35,6 +35,8 @@ class GatewaySettings(BaseSettings):
     max_connections: int = 1000
     """Size of the shared upstream connection pool."""
     log_level: str = "INFO"
+    log_format: str = "json"
+    """json (one object per line, with trace ids) or text."""
     max_response_bytes: int = 64 * 1024 * 1024
     """Largest non-streaming answer accepted from a tier (larger ones count as InvalidResponse)."""
     max_in_flight: int = 1000

@@ -16,6 +16,7 @@ import logging
 import time
 from typing import Any, Final
 
+from tiergate_gateway import metrics
 from tiergate_gateway.budget import SpendBook, utc_day
 from tiergate_gateway.health import CircuitState, HealthBook
 from tiergate_gateway.limits import Limits
@@ -203,6 +204,7 @@ class RedisState(LocalState):
             result = await operation
         except Exception as exc:  # redis raises many kinds; all mean "use local state for now"
             self.errors += 1
+            metrics.STATE_ERRORS.inc()
             if not self.degraded:
                 self.degraded = True
                 log.warning("Redis is unreachable (%s); using local state until it answers", type(exc).__name__)

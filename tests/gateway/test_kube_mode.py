@@ -123,9 +123,11 @@ def test_spend_is_published_in_the_policy_status(
     env = {"TIERGATE_BUDGET_STATUS_INTERVAL_SECONDS": "0.2"}
     with start_gateway(["--kubeconfig", str(kube_emulator.kubeconfig_path)], tmp_path / "gw.log", env=env) as gateway:
         assert _tier_of(gateway) == "remote-a"
-        budget = kube_emulator.wait_until(
-            lambda: (kube_emulator.get("routingpolicies", "main") or {}).get("status", {}).get("budget")
-        )
+        def spent_budget() -> dict[str, str] | None:
+            budget = (kube_emulator.get("routingpolicies", "main") or {}).get("status", {}).get("budget")
+            return budget if budget and Decimal(budget["spent"]) > 0 else None
+
+        budget = kube_emulator.wait_until(spent_budget)
     spent = Decimal(budget["spent"])
     assert spent > 0 and Decimal(budget["remaining"]) == Decimal(10) - spent
     assert budget["day"] == time.strftime("%Y-%m-%d", time.gmtime())

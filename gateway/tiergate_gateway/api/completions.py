@@ -1,20 +1,62 @@
-"""POST /v1/chat/completions and /v1/completions."""
+"""POST /v1/chat/completions and /v1/completions: the server span, the request metrics, the caps."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
+from opentelemetry import context, trace
+from opentelemetry.trace import Span, Status, StatusCode
 from starlette.responses import Response, StreamingResponse
 
+from tiergate_api.constants import HEADER_POLICY, HEADER_TASK, HEADER_TIER
+from tiergate_gateway import metrics
 from tiergate_gateway.api.body import read_body
 from tiergate_gateway.api.guard import authenticate
 from tiergate_gateway.dispatch import Answer, Dispatcher
-from tiergate_gateway.errors import InvalidRequestError, OverloadedError
+from tiergate_gateway.errors import GatewayError, InvalidRequestError, OverloadedError
 from tiergate_gateway.protocol import Endpoint, parse_request
+from tiergate_gateway.tracing import context_from, tracer
 
 router = APIRouter()
 TIMEOUT_HEADER = "x-tiergate-timeout-ms"
+
+
+@dataclass(slots=True)
+class _Record:
+    """What the request metrics and the server span say about one request."""
+
+    span: Span
+    started: float
+    policy: str = ""
+    tier: str = ""
+    task: str = ""
+    status: int = 500
+
+    def finish(self) -> None:
+        outcome = _outcome(self.status)
+        metrics.REQUESTS.labels(self.policy, self.tier, self.task, outcome).inc()
+        metrics.REQUEST_SECONDS.labels(self.policy).observe(time.perf_counter() - self.started)
+        self.span.set_attribute("http.response.status_code", self.status)
+        if self.status >= 500:
+            self.span.set_status(Status(StatusCode.ERROR))
+        self.span.end()
+
+    def take(self, headers: dict[str, str], status: int) -> None:
+        self.policy = headers.get(HEADER_POLICY, self.policy)
+        self.tier = headers.get(HEADER_TIER, self.tier)
+        self.task = headers.get(HEADER_TASK, self.task)
+        self.status = status
+
+
+def _outcome(status: int) -> str:
+    if status < 400:
+        return "ok"
+    if status == 429:
+        return "rejected"
+    return "client_error" if status < 500 else "unavailable" if status == 503 else "error"
 
 
 def _deadline(request: Request) -> float | None:
@@ -32,37 +74,59 @@ def _deadline(request: Request) -> float | None:
 
 async def _complete(request: Request, endpoint: Endpoint) -> Response:
     dispatcher: Dispatcher = request.app.state.dispatcher
-    tenant = authenticate(request)
+    route = request.url.path
+    span = tracer().start_span(
+        f"POST {route}",
+        context=context_from(request.headers),
+        kind=trace.SpanKind.SERVER,
+        attributes={"http.request.method": "POST", "http.route": route},
+    )
+    token = context.attach(trace.set_span_in_context(span))
+    record = _Record(span, time.perf_counter())
     limits = dispatcher.limits
-    if limits.gateway_full():
-        raise OverloadedError("the gateway is at capacity; retry shortly", headers={"retry-after": "1"})
-    limits.in_flight += 1
-    handed_over = False
+    counted = handed_over = False
     try:
+        tenant = authenticate(request)
+        if limits.gateway_full():
+            raise OverloadedError("the gateway is at capacity; retry shortly", headers={"retry-after": "1"})
+        limits.in_flight += 1
+        counted = True
         raw = await read_body(request, request.app.state.settings.max_body_bytes)
         parsed = parse_request(raw, endpoint)
         if tenant is not None:
             request.app.state.keys.authorize(tenant, parsed.model)
         decision = dispatcher.decide(parsed, request.headers)
+        record.task = decision.plan.facts.task.value
+        record.policy = "" if decision.direct else decision.plan.policy.name
         result = await dispatcher.run(parsed, decision, deadline_seconds=_deadline(request))
         if isinstance(result, Answer):
+            record.take(result.headers, result.status)
             return Response(result.body, result.status, result.headers, media_type=result.content_type)
+        record.take(result.headers, 200)
         headers = {**result.headers, "cache-control": "no-cache", "x-accel-buffering": "no"}
         handed_over = True
-        return StreamingResponse(_counted(result.chunks, dispatcher), headers=headers, media_type="text/event-stream")
+        chunks = _finishing(result.chunks, dispatcher, record)
+        return StreamingResponse(chunks, headers=headers, media_type="text/event-stream")
+    except GatewayError as exc:
+        record.status = exc.status
+        raise
     finally:
+        context.detach(token)
         if not handed_over:
-            limits.in_flight -= 1
+            if counted:
+                limits.in_flight -= 1
+            record.finish()
 
 
-async def _counted(chunks: AsyncIterator[bytes], dispatcher: Dispatcher) -> AsyncIterator[bytes]:
-    """The stream, still counted as in flight until it ends or the client leaves."""
+async def _finishing(chunks: AsyncIterator[bytes], dispatcher: Dispatcher, record: _Record) -> AsyncIterator[bytes]:
+    """The stream, still counted as in flight (and its server span open) until it ends or the client leaves."""
     try:
         async for chunk in chunks:
             yield chunk
     finally:
         dispatcher.limits.in_flight -= 1
         await chunks.aclose()  # type: ignore[attr-defined]
+        record.finish()
 
 
 @router.post("/v1/chat/completions")

@@ -32,6 +32,7 @@ from tiergate_api.constants import (
 from tiergate_api.modeltier import ModelTier
 from tiergate_api.resources import InvalidResourceError, parse_resource
 from tiergate_api.routingpolicy import RoutingPolicy
+from tiergate_gateway import metrics
 from tiergate_gateway.budget import utc_day
 from tiergate_gateway.registry import SnapshotStore, build_snapshot
 from tiergate_gateway.views import femto_to_usd
@@ -83,6 +84,7 @@ class Reflector:
                 self.resource_version = None
             except Exception as exc:  # the API server is away or answered oddly: keep the store, retry
                 self.reconnects += 1
+                metrics.WATCH_RECONNECTS.inc()
                 log.warning("%s: %s; retrying in %.1fs with the last known state", self.name, _describe(exc), delay)
                 await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
                 delay = min(delay * 2, BACKOFF_MAX)
@@ -278,7 +280,7 @@ class KubeSource:
 
         snapshot = build_snapshot(tiers, policies, lookup, version=self.store.next_version())
         self.store.publish(snapshot)
-        log.debug("snapshot %d: %d tiers, %d policies", snapshot.version, len(snapshot.tiers), len(snapshot.policies))
+        log.info("snapshot %d: %d tiers, %d policies", snapshot.version, len(snapshot.tiers), len(snapshot.policies))
 
     def _parse(self, obj: dict[str, Any]) -> ModelTier | RoutingPolicy | None:
         obj.setdefault("apiVersion", f"{GROUP}/{VERSION}")

@@ -1,0 +1,78 @@
+"""Prometheus metrics of the gateway, all prefixed `tiergate_`, with bounded label sets.
+
+Labels only ever hold configured names (policy, tier), enums (task, outcome, reason) or
+fixed words: never request ids, user text or an unknown model name a client sent. With
+several workers, `PROMETHEUS_MULTIPROC_DIR` is set by `tiergate gateway --workers N`
+before the workers start, and `/metrics` aggregates every worker's files; gauges declare
+how workers combine (sum of in-flight requests, max of circuit state, and so on).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+REQUESTS = Counter(
+    "tiergate_requests_total",
+    "Requests answered, by policy, tier, task and outcome",
+    ["policy", "tier", "task", "outcome"],
+)
+REQUEST_SECONDS = Histogram(
+    "tiergate_request_duration_seconds",
+    "Time to the full answer (or to the stream's end)",
+    ["policy"],
+    buckets=_LATENCY_BUCKETS,
+)
+TTFT_SECONDS = Histogram(
+    "tiergate_time_to_first_token_seconds",
+    "Time from sending to a tier to its first byte",
+    ["tier"],
+    buckets=_LATENCY_BUCKETS,
+)
+ATTEMPTS = Counter("tiergate_upstream_attempts_total", "Upstream attempts by tier and result", ["tier", "result"])
+FALLBACKS = Counter(
+    "tiergate_fallbacks_total",
+    "Requests that moved from one tier to another, and why",
+    ["from_tier", "to_tier", "reason"],
+)
+TOKENS = Counter("tiergate_tokens_total", "Tokens by tier and direction (input, output)", ["tier", "direction"])
+COST = Counter("tiergate_cost_usd_total", "Estimated spend in USD by policy and tier", ["policy", "tier"])
+CIRCUIT = Gauge(
+    "tiergate_circuit_state",
+    "Circuit breaker per tier: 0 closed, 1 half-open, 2 open",
+    ["tier"],
+    multiprocess_mode="max",
+)
+IN_FLIGHT = Gauge("tiergate_in_flight_requests", "Requests in flight per tier", ["tier"], multiprocess_mode="livesum")
+BUDGET_SPENT = Gauge("tiergate_budget_spent_usd", "USD spent today per policy", ["policy"], multiprocess_mode="max")
+BUDGET_REMAINING = Gauge(
+    "tiergate_budget_remaining_usd", "USD left of today's dailyLimit per policy", ["policy"], multiprocess_mode="min"
+)
+SNAPSHOT_TIMESTAMP = Gauge(
+    "tiergate_snapshot_timestamp_seconds",
+    "When the current tiers and policies were loaded (age: time() - this)",
+    multiprocess_mode="max",
+)
+WATCH_RECONNECTS = Counter("tiergate_watch_reconnects_total", "Kubernetes watch reconnects after errors")
+CLASSIFIER = Counter("tiergate_classifier_decisions_total", "Task decisions by task and source", ["task", "source"])
+SPANS_DROPPED = Counter("tiergate_trace_spans_dropped_total", "Trace spans dropped because the export queue was full")
+STATE_ERRORS = Counter("tiergate_shared_state_errors_total", "Failed Redis operations (local state was used instead)")
+
+CIRCUIT_VALUES: Final = {"Closed": 0, "HalfOpen": 1, "Open": 2}
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text and its content type, aggregated across workers when there are several."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
