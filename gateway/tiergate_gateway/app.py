@@ -70,7 +70,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await client.close()
             shutdown_tracing()
 
-    app = FastAPI(title="TierGate gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="TierGate gateway",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # Our own server span lasts until a stream's last byte; FastAPI's would end at the first.
+        telemetry={"tracing": False, "operation_spans": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     app.state.store = store
     app.state.keys = keys

@@ -1,0 +1,242 @@
+"""Traces reach an OTLP receiver with the right tree and attributes; metrics count what happened."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tiergate_gateway.process import GatewayProcess, free_port
+from tiergate_gateway.sim.process import SimProcess
+from tiers_setup import API_KEY, set_knobs, stats
+
+CHAT = {"x-tiergate-task": "Chat"}
+PROMPT = "the-secret-prompt-text-4711"
+BODY = {"model": "auto", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 8}
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+
+
+class Receiver:
+    """An in-process OTLP/HTTP receiver that keeps every span it is sent."""
+
+    def __init__(self) -> None:
+        self.spans: list[Any] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                with receiver.lock:
+                    for resource_spans in request.resource_spans:
+                        for scope_spans in resource_spans.scope_spans:
+                            receiver.spans.extend(scope_spans.spans)
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, predicate: Callable[[list[Any]], bool], timeout: float = 10) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                spans = list(self.spans)
+            if predicate(spans):
+                return spans
+            time.sleep(0.05)
+        raise AssertionError(f"spans never matched; got {[s.name for s in self.spans]}")
+
+
+def attrs(span: Any) -> dict[str, Any]:
+    """A span's attributes as plain values."""
+    found: dict[str, Any] = {}
+    for kv in span.attributes:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "array_value":
+            found[kv.key] = [getattr(v, v.WhichOneof("value")) for v in value.array_value.values]
+        else:
+            found[kv.key] = getattr(value, kind) if kind else None
+    return found
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture
+def traced(gateway_factory: Callable[..., GatewayProcess], receiver: Receiver) -> GatewayProcess:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "OTEL_SERVICE_NAME": "tiergate-gateway",
+    }
+    return gateway_factory(env=env)
+
+
+def _request(gateway: GatewayProcess, **body: Any) -> httpx.Response:
+    headers = {**CHAT, "traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"}
+    return httpx.post(f"{gateway.base_url}/chat/completions", json={**BODY, **body}, headers=headers, timeout=30)
+
+
+def _tree(spans: list[Any]) -> tuple[Any, Any, list[Any]]:
+    server = next(s for s in spans if s.name == "POST /v1/chat/completions")
+    route = next(s for s in spans if s.name == "tiergate.route")
+    attempts = sorted((s for s in spans if s.name == "tiergate.attempt"), key=lambda s: attrs(s)["tiergate.attempt"])
+    return server, route, attempts
+
+
+def _complete(count: int) -> Callable[[list[Any]], bool]:
+    return lambda spans: (
+        any(s.name.startswith("POST") for s in spans) and (sum(s.name == "tiergate.attempt" for s in spans) >= count)
+    )
+
+
+def test_routed_request_trace_continues_the_callers_and_reaches_the_tier(
+    traced: GatewayProcess, receiver: Receiver, upstreams: dict[str, SimProcess]
+) -> None:
+    assert _request(traced).status_code == 200
+    server, route, attempts = _tree(receiver.wait_for(_complete(1)))
+    assert server.trace_id.hex() == CALLER_TRACE and server.parent_span_id.hex() == CALLER_SPAN
+    assert route.parent_span_id == server.span_id and attempts[0].parent_span_id == server.span_id
+    decision = attrs(route)
+    assert decision["tiergate.policy"] == "main" and decision["tiergate.strategy"] == "Capability"
+    assert decision["tiergate.task"] == "Chat" and decision["tiergate.task.source"] == "header"
+    assert decision["tiergate.tier.chosen"] == "remote-a" and decision["tiergate.latency_class"] == "Batch"
+    assert decision["tiergate.candidates"] == ["remote-a", "remote-b", "local"]
+    attempt = attrs(attempts[0])
+    assert attempt["tiergate.tier"] == "remote-a" and attempt["tiergate.outcome"] == "ok"
+    assert attempt["gen_ai.operation.name"] == "chat" and attempt["gen_ai.request.model"] == "org/remote-a"
+    assert attempt["gen_ai.usage.output_tokens"] > 0 and attempt["gen_ai.usage.input_tokens"] > 0
+    assert "tiergate.cost_usd" in attempt and attempt["http.response.status_code"] == 200
+    assert attrs(server)["http.response.status_code"] == 200
+    traceparent = stats(upstreams["remote-a"])["last_request"]["headers"]["traceparent"]
+    assert traceparent.split("-")[1] == CALLER_TRACE and traceparent.split("-")[2] == attempts[0].span_id.hex()
+
+
+def test_fallback_twice_to_local_gives_three_attempt_spans_with_reasons(
+    traced: GatewayProcess, receiver: Receiver, upstreams: dict[str, SimProcess]
+) -> None:
+    set_knobs(upstreams["remote-a"], error_rate=1.0)
+    set_knobs(upstreams["remote-b"], rate_limit_rate=1.0)
+    response = _request(traced)
+    assert response.headers["x-tiergate-tier"] == "local"
+    _, _, attempts = _tree(receiver.wait_for(_complete(3)))
+    outcomes = [(attrs(a)["tiergate.tier"], attrs(a)["tiergate.outcome"]) for a in attempts]
+    assert outcomes == [("remote-a", "ServerError"), ("remote-b", "RateLimited"), ("local", "ok")]
+    assert attrs(attempts[0])["error.type"] == "ServerError" and attrs(attempts[0])["http.response.status_code"] == 500
+    assert attrs(attempts[2])["tiergate.locality"] == "Local"
+
+
+def test_stream_attempt_records_time_to_first_byte_and_usage(traced: GatewayProcess, receiver: Receiver) -> None:
+    with httpx.stream(
+        "POST", f"{traced.base_url}/chat/completions", json={**BODY, "stream": True}, headers=CHAT, timeout=30
+    ) as response:
+        assert response.read().endswith(b"data: [DONE]\n\n")
+    _, _, attempts = _tree(receiver.wait_for(_complete(1)))
+    attempt = attrs(attempts[0])
+    assert attempt["tiergate.stream"] is True and attempt["tiergate.ttft_ms"] > 0
+    assert attempt["gen_ai.usage.output_tokens"] > 0
+
+
+def test_no_credential_or_prompt_text_in_any_attribute(
+    gateway_factory: Callable[..., GatewayProcess], receiver: Receiver, tmp_path: Any
+) -> None:
+    keys = tmp_path / "keys.yaml"
+    gateway_key = "tg-telemetry-key-123456789"
+    keys.write_text(f"keys: [{{key: {gateway_key}, tenant: t}}]")
+    gateway = gateway_factory(
+        env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+            "TIERGATE_AUTH_KEYS_FILE": str(keys),
+        }
+    )
+    headers = {**CHAT, "authorization": f"Bearer {gateway_key}"}
+    assert httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=headers).status_code == 200
+    spans = receiver.wait_for(_complete(1))
+    dumped = " ".join(str(attrs(s)) + str([str(e.attributes) for e in s.events]) for s in spans)
+    for secret in (gateway_key, API_KEY, PROMPT):
+        assert secret not in dumped
+
+
+def test_dead_exporter_adds_no_failures_and_no_delay(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    gateway = gateway_factory(
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": dead, "OTEL_EXPORTER_OTLP_TIMEOUT": "5", "OTEL_BSP_SCHEDULE_DELAY": "50"}
+    )
+    slowest = 0.0
+    for _ in range(40):
+        started = time.monotonic()
+        assert httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=CHAT).status_code == 200
+        slowest = max(slowest, time.monotonic() - started)
+    # an export attempt takes up to 5 s; none of it may land on a request
+    assert slowest < 2.5
+
+
+def _samples(gateway: GatewayProcess) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = httpx.get(f"{gateway.url}/metrics").text
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return found
+
+
+def _value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def test_metrics_count_a_known_workload(gateway: GatewayProcess, upstreams: dict[str, SimProcess]) -> None:
+    for _ in range(5):
+        assert httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=CHAT).status_code == 200
+    set_knobs(upstreams["remote-a"], error_rate=1.0)
+    for _ in range(2):
+        assert httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=CHAT).status_code == 200
+    httpx.post(f"{gateway.base_url}/chat/completions", json={"model": "nope", "messages": []})
+    samples = _samples(gateway)
+    ok = {"policy": "main", "task": "Chat", "outcome": "ok"}
+    assert _value(samples, "tiergate_requests_total", tier="remote-a", **ok) == 5
+    assert _value(samples, "tiergate_requests_total", tier="remote-b", **ok) == 2
+    assert _value(samples, "tiergate_upstream_attempts_total", tier="remote-a", result="ServerError") == 2
+    assert (
+        _value(samples, "tiergate_fallbacks_total", from_tier="remote-a", to_tier="remote-b", reason="ServerError") == 2
+    )
+    assert _value(samples, "tiergate_tokens_total", tier="remote-a", direction="output") > 0
+    assert _value(samples, "tiergate_classifier_decisions_total", task="Chat", source="header") == 7
+    assert _value(samples, "tiergate_requests_total", policy="", tier="", task="", outcome="client_error") == 1
+    assert _value(samples, "tiergate_snapshot_timestamp_seconds") > 0
+    assert all("nope" not in str(labels) for _, labels in samples)  # unknown names never become labels
+
+
+def test_metrics_add_up_across_two_workers(gateway_factory: Callable[..., GatewayProcess]) -> None:
+    gateway = gateway_factory(extra_args=["--workers", "2"])
+    for _ in range(20):
+        assert httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=CHAT).status_code == 200
+    total = sum(
+        value
+        for (name, labels), value in _samples(gateway).items()
+        if name == "tiergate_requests_total" and ("outcome", "ok") in labels
+    )
+    assert total == 20
