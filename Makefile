@@ -44,6 +44,7 @@ test-slow: $(STAMP)
 
 crds: $(STAMP)
 	$(BIN)/python scripts/generate_crds.py
+	$(BIN)/python scripts/sync_chart_crds.py
 
 bench: $(STAMP)
 	@scripts/system-deps
