@@ -6,12 +6,18 @@ one is the single-replica default and the fallback when Redis is unreachable.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 
+@functools.lru_cache(maxsize=4)
+def _day_of(day_number: int) -> str:
+    return datetime.fromtimestamp(day_number * 86400, UTC).strftime("%Y-%m-%d")
+
+
 def utc_day(now: float) -> str:
-    """The UTC day of a timestamp, as YYYY-MM-DD."""
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+    """The UTC day of a timestamp, as YYYY-MM-DD (formatted once per day: this is on the hot path)."""
+    return _day_of(int(now // 86400))
 
 
 class SpendBook:

@@ -15,6 +15,7 @@ TIERGATE_TRACE_CONTENT=true; never credentials.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -71,8 +72,9 @@ def shutdown_tracing() -> None:
         shutdown()
 
 
+@functools.cache
 def tracer() -> trace.Tracer:
-    """The gateway's tracer (a no-op one when tracing is off)."""
+    """The gateway's tracer (a no-op one when tracing is off); a proxy, so it follows a later set-up."""
     return trace.get_tracer(TRACER_NAME)
 
 
