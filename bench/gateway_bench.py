@@ -63,7 +63,7 @@ def run_wrk(url: str, script: Path, connections: int, duration: float) -> dict[s
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result: dict[str, float] = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
     for label, key in (("50%", "p50"), ("90%", "p90"), ("99%", "p99")):
-        result[key] = _ms(re.search(rf"{re.escape(label)}\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+        result[key] = _ms(re.search(rf"^\s+{re.escape(label)}\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     result["max"] = _ms(re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)

@@ -22,6 +22,7 @@ from tiergate_gateway.auth import KeyStore
 from tiergate_gateway.budget import SpendBook
 from tiergate_gateway.dispatch import Dispatcher
 from tiergate_gateway.errors import GatewayError
+from tiergate_gateway.fastpath import FastPath, error_response, internal_error_response
 from tiergate_gateway.health import BreakerSettings, HealthBook
 from tiergate_gateway.limits import Limits
 from tiergate_gateway.logs import configure_logging
@@ -106,11 +107,11 @@ async def _reload_keys(keys: KeyStore, interval: float = 2.0) -> None:
         await asyncio.to_thread(keys.load)
 
 
-def create_app_from_env() -> FastAPI:
+def create_app_from_env() -> FastPath:
     """Factory for `uvicorn --factory` (one per worker process, each configuring its own logging)."""
     settings = GatewaySettings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    return FastPath(create_app(settings))
 
 
 async def _start_source(settings: GatewaySettings, store: SnapshotStore, state: LocalState) -> asyncio.Task[None]:
@@ -135,7 +136,7 @@ async def _start_source(settings: GatewaySettings, store: SnapshotStore, state: 
 def _register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        return error_response(exc)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -159,12 +160,4 @@ def _register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error while handling a request")
-        body = {
-            "error": {
-                "message": "internal gateway error",
-                "type": "server_error",
-                "param": None,
-                "code": "internal_error",
-            }
-        }
-        return JSONResponse(body, status_code=500)
+        return internal_error_response()
