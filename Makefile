@@ -49,6 +49,7 @@ crds: $(STAMP)
 bench: $(STAMP)
 	@scripts/system-deps
 	$(BIN)/python bench/gateway_bench.py
+	$(BIN)/python bench/operator_bench.py
 
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py --requests 5000

@@ -31,8 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tiergate_gateway.cli import register as register_gateway
     from tiergate_gateway.cli import register_demo
     from tiergate_gateway.sim.cli import register as register_sim
+    from tiergate_operator.cli import register as register_operator
 
     register_gateway(commands)
+    register_operator(commands)
     register_sim(commands)
     register_demo(commands)
     return parser
