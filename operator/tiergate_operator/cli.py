@@ -51,6 +51,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         metavar="URL",
         help="serve a liveness endpoint, for example http://0.0.0.0:8080/healthz",
     )
+    parser.add_argument(
+        "--metrics-port", type=int, default=9090, help="port of /metrics on all interfaces; 0 turns it off"
+    )
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="INFO", type=str.upper, help="log level")
     parser.set_defaults(handler=run)
 
@@ -102,9 +105,12 @@ def run(args: argparse.Namespace) -> int:
 
     from tiergate_operator.handlers import registry
     from tiergate_operator.settings import OperatorConfig
+    from tiergate_operator.telemetry import serve_metrics, setup_tracing
 
     config = OperatorConfig()  # read once, here; handlers find it in the memo
     configure_logging(args.log_level)
+    serve_metrics(args.metrics_port)
+    setup_tracing()
     try:
         kopf.run(registry=registry, memo=kopf.Memo(config=config), **kopf_options(args))
     except KeyboardInterrupt:

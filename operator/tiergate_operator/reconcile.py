@@ -31,6 +31,7 @@ from tiergate_operator.names import cache_claim_name, workload_name
 from tiergate_operator.render import ANNOTATION_SPEC_HASH, Children, pods_selector, render
 from tiergate_operator.settings import OperatorConfig
 from tiergate_operator.status import Event, Problem, SecretCheck, StatusResult, TierObservation, TierView
+from tiergate_operator.telemetry import ConditionCensus
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Reconciler:
     def __init__(self, kube: Kube, config: OperatorConfig) -> None:
         self.kube = kube
         self.config = config
+        self.census = ConditionCensus()
         self._own_versions: dict[tuple[str, str, str], str] = {}
 
     def is_own_write(self, kind: str, namespace: str, name: str, resource_version: str | None) -> bool:
@@ -99,7 +101,9 @@ class Reconciler:
             pods = await self.kube.list(PODS, tier.metadata.namespace, label_selector=selector)
         secrets = await self._check_secrets(tier)
         observation = TierObservation(deployment=deployment, pods=pods, secrets=secrets, problems=problems)
-        await self._write_status(MODEL_TIERS, body, state, status_.tier_status(tier, observation, _prev(body, state)))
+        result = status_.tier_status(tier, observation, _prev(body, state))
+        await self._write_status(MODEL_TIERS, body, state, result)
+        self.census.update(tier.metadata.namespace, tier.metadata.name, result.status)
         state.passes += 1
         unresolved = any(check.problem is not None for check in secrets)
         stuck = bool(problems)

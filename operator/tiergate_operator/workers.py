@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 
 import kopf
 
+from tiergate_operator import telemetry
 from tiergate_operator.errors import ApiError, RetryableError
 from tiergate_operator.names import label_value
 from tiergate_operator.reconcile import ObjectState, Outcome, Reconciler
@@ -126,15 +128,27 @@ async def run_worker(
     try:
         while not stopped:
             signal.clear()
+            kind, namespace, name = key
+            started = time.perf_counter()
             try:
-                async with runtime.gate:
-                    outcome = await step()
+                with telemetry.reconcile_span(kind, namespace, name) as span:
+                    try:
+                        async with runtime.gate:
+                            outcome = await step()
+                    except ApiError as exc:
+                        span.set_attribute("tiergate.outcome", type(exc).__name__)
+                        raise
+                    span.set_attribute("tiergate.outcome", "ok")
             except ApiError as exc:
+                telemetry.RECONCILES.labels(kind, "error").inc()
+                telemetry.RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - started)
                 state.failures += 1
                 if on_failure is not None:
                     on_failure(exc, state.failures)
                 delay = backoff(config, state.failures) if isinstance(exc, RetryableError) else config.retry_max_seconds
                 raise kopf.TemporaryError(f"{exc} (attempt {state.failures}, next in {delay:g}s)", delay=delay) from exc
+            telemetry.RECONCILES.labels(kind, "ok").inc()
+            telemetry.RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - started)
             if state.failures:
                 logger.info(f"Reconciled after {state.failures} failed attempts.")
             state.failures = 0
@@ -146,6 +160,8 @@ async def run_worker(
                 await asyncio.sleep(config.debounce_seconds)
     finally:
         runtime.wakeups.unregister(key, signal)
+        if key[0] == "ModelTier":
+            runtime.reconciler.census.update(key[1], key[2], None)
 
 
 async def _wait(signal: asyncio.Event, stopped: kopf.DaemonStopped, timeout: float) -> bool:

@@ -13,9 +13,11 @@ import urllib.request
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness import RunningEmulator
 from operator_manifests import vllm_tier
+from otlp import Receiver, attrs
 from tiergate_operator.cli import kopf_options, register
 
 
@@ -93,7 +95,9 @@ def test_the_command_runs_the_operator_until_sigterm(kube_emulator: RunningEmula
         "TIERGATE_OPERATOR_OTLP_TRACES_ENDPOINT": "http://otel-collector:4317",
     }
     command = [sys.executable, "-m", "tiergate_operator", "operator", "--namespace", "default", "--standalone"]
+    metrics_port = free_port()
     command += ["--liveness", f"http://127.0.0.1:{port}/healthz", "--log-level", "WARNING"]
+    command += ["--metrics-port", str(metrics_port)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         kube_emulator.create(vllm_tier(None))
@@ -110,8 +114,60 @@ def test_the_command_runs_the_operator_until_sigterm(kube_emulator: RunningEmula
                 return False
 
         wait(healthy)
+
+        def reconciled() -> dict[str, float] | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1) as response:
+                    text = response.read().decode()
+            except OSError:
+                return None
+            samples = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+            ok = samples.get(("tiergate_operator_reconciles_total", (("kind", "ModelTier"), ("result", "ok"))), 0)
+            return samples if ok >= 1 else None
+
+        samples = wait(reconciled)
+        assert any(name == "tiergate_operator_tiers" and ("condition", "Ready") in labels for name, labels in samples)
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert "Traceback" not in output, output
+
+
+def test_each_reconcile_is_a_span(kube_emulator: RunningEmulator) -> None:
+    receiver = Receiver()
+    env = {
+        **os.environ,
+        **kube_emulator.env,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "OTEL_SERVICE_NAME": "tiergate-operator",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "tiergate_operator",
+        "operator",
+        "--namespace",
+        "default",
+        "--standalone",
+        "--metrics-port",
+        "0",
+        "--log-level",
+        "WARNING",
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        kube_emulator.create(vllm_tier(None))
+        spans = receiver.wait_for(lambda found: any(s.name == "tiergate.reconcile" for s in found), timeout=20)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+        receiver.server.shutdown()
+    reconcile = next(attrs(s) for s in spans if s.name == "tiergate.reconcile")
+    assert reconcile["tiergate.kind"] == "ModelTier" and reconcile["tiergate.name"] == "small"
+    assert reconcile["tiergate.outcome"] == "ok"
