@@ -6,6 +6,7 @@ from reading live health and today's spend, which it is handed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,7 +19,7 @@ from tiergate_gateway.health import HealthView
 from tiergate_gateway.protocol import ParsedRequest
 from tiergate_gateway.registry import Snapshot
 from tiergate_gateway.routing import Plan, RequestFacts, plan_request
-from tiergate_gateway.views import PolicyView, TierView
+from tiergate_gateway.views import PolicyView, TierView, with_index
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,28 +66,32 @@ def parse_latency_class(value: str) -> LatencyClass:
 
 def _direct_policy(tier: TierView) -> PolicyView:
     """A one-tier policy for requests that name a tier instead of an alias."""
-    return PolicyView(
-        key=f"{tier.namespace}/{tier.name}",
-        name=tier.name,
-        namespace=tier.namespace,
-        alias=tier.name,
-        strategy=Strategy.CAPABILITY,
-        weights=(1, 0, 0),
-        tiers=(tier,),
-        chain=None,
-        missing_tiers=(),
-        default_latency_class=LatencyClass.BATCH,
-        max_cost_femto=None,
-        daily_limit_femto=None,
-        on_exceeded=OnBudgetExceeded.DOWNGRADE,
-        retry_on=frozenset(),
-        max_attempts=1,
-        attempt_timeout_seconds=tier.timeout_seconds,
-        require_local_last=False,
-        request_timeout_seconds=None,
-        classifier_header=HEADER_TASK,
-        classifier_mode=ClassifierMode.AUTO,
+    indexed = with_index(
+        PolicyView(
+            key=f"{tier.namespace}/{tier.name}",
+            name=tier.name,
+            namespace=tier.namespace,
+            alias=tier.name,
+            strategy=Strategy.CAPABILITY,
+            weights=(1, 0, 0),
+            tiers=(tier,),
+            chain=None,
+            missing_tiers=(),
+            default_latency_class=LatencyClass.BATCH,
+            max_cost_femto=None,
+            daily_limit_femto=None,
+            on_exceeded=OnBudgetExceeded.DOWNGRADE,
+            retry_on=frozenset(),
+            max_attempts=1,
+            attempt_timeout_seconds=tier.timeout_seconds,
+            require_local_last=False,
+            request_timeout_seconds=None,
+            classifier_header=HEADER_TASK,
+            classifier_mode=ClassifierMode.AUTO,
+        )
     )
+    # Naming a tier bypasses routing, capability included: the caller chose it.
+    return dataclasses.replace(indexed, capable={task: (tier,) for task in Task})
 
 
 class SpendView(Protocol):

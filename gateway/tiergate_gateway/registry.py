@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from tiergate_gateway.views import (
     TierView,
     price_per_million_to_femto_per_token,
     usd_to_femto,
+    with_index,
 )
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,7 @@ def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
         namespace=namespace,
         model=spec.model,
         billions=float(size),
+        log_billions=math.log(max(float(size), 0.001)),
         tasks=frozenset(caps.tasks) if caps.tasks else default_tasks(size),
         max_context_tokens=max_context,
         features=frozenset(caps.features),
@@ -174,29 +177,31 @@ def policy_view(policy: RoutingPolicy, tiers: Mapping[str, TierView]) -> PolicyV
     candidates = resolve(ref.name for ref in spec.tiers)
     chain = resolve(ref.name for ref in spec.fallback.chain) if spec.fallback.chain else None
     budget = spec.budget
-    return PolicyView(
-        key=f"{namespace}/{policy.metadata.name}",
-        name=policy.metadata.name,
-        namespace=namespace,
-        alias=spec.model_alias,
-        strategy=spec.strategy,
-        weights=spec.effective_weights,
-        tiers=candidates,
-        chain=chain,
-        missing_tiers=tuple(missing),
-        default_latency_class=spec.default_latency_class,
-        max_cost_femto=usd_to_femto(budget.max_cost) if budget and budget.max_cost is not None else None,
-        daily_limit_femto=usd_to_femto(budget.daily) if budget and budget.daily is not None else None,
-        on_exceeded=budget.on_exceeded if budget else OnBudgetExceeded.DOWNGRADE,
-        retry_on=frozenset(spec.fallback.retry_on),
-        max_attempts=spec.fallback.max_attempts,
-        attempt_timeout_seconds=float(spec.fallback.attempt_timeout_seconds),
-        require_local_last=spec.fallback.require_local_last,
-        request_timeout_seconds=float(spec.fallback.request_timeout_seconds)
-        if spec.fallback.request_timeout_seconds
-        else None,
-        classifier_header=spec.classifier.header.lower(),
-        classifier_mode=spec.classifier.mode,
+    return with_index(
+        PolicyView(
+            key=f"{namespace}/{policy.metadata.name}",
+            name=policy.metadata.name,
+            namespace=namespace,
+            alias=spec.model_alias,
+            strategy=spec.strategy,
+            weights=spec.effective_weights,
+            tiers=candidates,
+            chain=chain,
+            missing_tiers=tuple(missing),
+            default_latency_class=spec.default_latency_class,
+            max_cost_femto=usd_to_femto(budget.max_cost) if budget and budget.max_cost is not None else None,
+            daily_limit_femto=usd_to_femto(budget.daily) if budget and budget.daily is not None else None,
+            on_exceeded=budget.on_exceeded if budget else OnBudgetExceeded.DOWNGRADE,
+            retry_on=frozenset(spec.fallback.retry_on),
+            max_attempts=spec.fallback.max_attempts,
+            attempt_timeout_seconds=float(spec.fallback.attempt_timeout_seconds),
+            require_local_last=spec.fallback.require_local_last,
+            request_timeout_seconds=float(spec.fallback.request_timeout_seconds)
+            if spec.fallback.request_timeout_seconds
+            else None,
+            classifier_header=spec.classifier.header.lower(),
+            classifier_mode=spec.classifier.mode,
+        )
     )
 
 

@@ -11,15 +11,22 @@ Rules (architecture section 3, "Which rule wins"):
 - the plan skips tiers whose circuit is open or that cool down after a 429, is capped at
   `maxAttempts`, never repeats a tier, and ends with a healthy Local tier when the policy
   has one (the cap grows by one for it).
+
+Speed: this runs on every request. The snapshot gives each policy its capable tiers per
+task, already in Capability order, so the common path looks only at capable tiers, sorts
+only for Cost, Latency and Hybrid, and works out why every other tier was left out only
+when someone asks (`Plan.skipped`: explain, error messages).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from operator import itemgetter
+from typing import Any, Final
 
 from tiergate_api.enums import Feature, LatencyClass, OnBudgetExceeded, Strategy, Task
 from tiergate_api.tasks import LATENCY_CLASS_MAX_BILLIONS
@@ -29,6 +36,12 @@ from tiergate_gateway.views import PolicyView, TierView, femto_to_usd
 
 DEFAULT_OUTPUT_TOKENS: Final = 256
 """Output length assumed for estimates when a request sets no max_tokens."""
+
+_CLASS_CAPS: Final = {c: (None if v is None else float(v)) for c, v in LATENCY_CLASS_MAX_BILLIONS.items()}
+_BY_COST: Final = itemgetter(1)
+_BY_LATENCY: Final = itemgetter(2)
+_SPARE_CANDIDATES: Final = 6
+"""Candidates ranked beyond maxAttempts, for tiers live health passes over (more: rank all)."""
 
 
 class Role(StrEnum):
@@ -100,6 +113,10 @@ class Skip:
     detail: str
 
 
+# A candidate is (tier, estimated cost in femto-USD, expected latency in ms or -1 when not needed).
+Candidate = tuple[TierView, int, float]
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """The ordered attempts for one request and the reasons behind them."""
@@ -107,22 +124,23 @@ class Plan:
     policy: PolicyView
     facts: RequestFacts
     steps: tuple[Step, ...]
-    skipped: tuple[Skip, ...]
     notes: tuple[Note, ...]
     ranked_first: str | None
     """The tier the strategy ranked first before health skips (None after a downgrade)."""
+    recorded: tuple[Skip, ...] = ()
+    """Skips noticed while planning (capable tiers filtered out, health, chain, cap)."""
+    _all_skips: list[tuple[Skip, ...]] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def skipped(self) -> tuple[Skip, ...]:
+        """Every tier of the policy that is not planned, with why (worked out on first use)."""
+        if not self._all_skips:
+            self._all_skips.append(self.recorded + _unrecorded_skips(self))
+        return self._all_skips[0]
 
     def skip_reason(self, tier_name: str) -> Skip | None:
-        """The skip recorded for a tier, if any."""
+        """The skip of a tier, if any."""
         return next((s for s in self.skipped if s.tier == tier_name), None)
-
-
-@dataclass(slots=True)
-class _Candidate:
-    tier: TierView
-    cost: int
-    expected_ms: float
-    in_class: bool
 
 
 def plan_request(
@@ -136,140 +154,205 @@ def plan_request(
     """Build the attempt plan for one request; raise a GatewayError when none is possible."""
     skipped: list[Skip] = []
     notes: list[Note] = []
-    output_tokens = facts.output_tokens
-    cap = LATENCY_CLASS_MAX_BILLIONS[facts.latency_class]
+    out = facts.output_tokens
+    cap = _CLASS_CAPS[facts.latency_class]
     max_cost = policy.max_cost_femto
     daily_left = None if policy.daily_limit_femto is None else policy.daily_limit_femto - spent_today
+    needs_latency = policy.strategy in (Strategy.LATENCY, Strategy.HYBRID)
 
-    usable: list[_Candidate] = []  # reachable, fits context and features, within cost limits
-    capable: list[_Candidate] = []
-    context_fits_somewhere = False
-    over_budget_capable = False
-    for tier in policy.all_tiers:
-        if tier.problem:
-            skipped.append(Skip(tier.name, SkipReason.UNAVAILABLE, tier.problem))
+    inside: list[Candidate] = []
+    outside: list[Candidate] = []
+    over_budget = False
+    prompt = facts.prompt_tokens
+    needed = prompt + (facts.max_tokens or 0)
+    features = facts.features
+    stream = facts.stream
+    for tier in policy.capable.get(facts.task, ()):
+        limit = tier.max_context_tokens
+        if (
+            tier.problem
+            or (limit is not None and needed > limit)
+            or (features and not features <= tier.features)
+            or (stream and tier.declares_features and Feature.STREAMING not in tier.features)
+        ):
+            skipped.append(_unfit(tier, facts))  # type: ignore[arg-type]
             continue
-        if not _fits_context(tier, facts):
-            detail = f"prompt plus max_tokens exceeds {tier.max_context_tokens}"
-            skipped.append(Skip(tier.name, SkipReason.CONTEXT_TOO_SMALL, detail))
+        cost = prompt * tier.input_femto_per_token + out * tier.output_femto_per_token
+        if (max_cost is not None and cost > max_cost) or (daily_left is not None and cost > daily_left):
+            over_budget = True
+            skipped.append(_budget_skip(tier, cost, max_cost))
             continue
-        context_fits_somewhere = True
-        missing = _missing_features(tier, facts)
-        if missing:
-            skipped.append(Skip(tier.name, SkipReason.MISSING_FEATURE, f"lacks {', '.join(sorted(missing))}"))
-            continue
-        cost = tier.estimated_cost(facts.prompt_tokens, output_tokens)
-        is_capable = facts.task in tier.tasks
-        over = _over_budget(cost, max_cost, daily_left)
-        if over is not None:
-            skipped.append(Skip(tier.name, over, f"estimated ${femto_to_usd(cost):f}"))
-            over_budget_capable = over_budget_capable or is_capable
-            continue
-        candidate = _Candidate(
-            tier, cost, health.expected_ms(tier, output_tokens), cap is None or tier.billions < float(cap)
-        )
-        usable.append(candidate)
-        if is_capable:
-            capable.append(candidate)
+        # expected latency is filled in afterwards, in one pass, only when the ranking needs it
+        (inside if cap is None or tier.billions < cap else outside).append((tier, cost, -1.0))
+    if needs_latency and inside:
+        inside = _with_latency(inside, health, out)
+
+    role = Role.PRIMARY
+    # Only the best few candidates are ever tried: rank the top of the list, unless a chain needs them all.
+    limit = None if policy.chain else policy.max_attempts + _SPARE_CANDIDATES
+    if inside or outside:
+        ranked = _rank_with_latency_class(policy, inside, outside, notes, health, out, limit)
+    else:
+        _raise_if_context_fits_nowhere(policy, facts)
+        usable = _usable(policy.all_tiers, facts, max_cost, daily_left)
+        if over_budget:
+            if policy.on_exceeded == OnBudgetExceeded.REJECT:
+                raise BudgetExceededError(
+                    f"no tier of policy {policy.alias!r} can do {facts.task.value} within its budget "
+                    f"(maxCostPerRequest or dailyLimit); the policy rejects over-budget requests"
+                )
+            notes.append(Note.BUDGET_DOWNGRADE)
+            ranked = _downgrade_order(usable)
+            role = Role.BUDGET_DOWNGRADE
         else:
-            skipped.append(Skip(tier.name, SkipReason.NOT_CAPABLE, f"does not list {facts.task.value}"))
+            ranked = []
+            if usable:
+                notes.append(Note.NO_CAPABLE_TIER)
+    ranked_first = ranked[0][0].name if ranked and role == Role.PRIMARY else None
 
-    if not context_fits_somewhere and policy.all_tiers:
+    order = _apply_chain(policy, ranked, skipped) if role == Role.PRIMARY else ranked
+    planned_skips = list(skipped)
+    steps = _healthy_steps(policy, order, role, health, now, skipped, out)
+    if role == Role.PRIMARY and len(steps) < policy.max_attempts and len(ranked) < len(inside) + len(outside):
+        # live health passed over more of the top than we ranked: rank them all and walk again
+        ranked = _rank_with_latency_class(policy, inside, outside, [], health, out, None)
+        skipped = planned_skips
+        steps = _healthy_steps(policy, ranked, role, health, now, skipped, out)
+    steps = _end_with_local(policy, facts, steps, health, now, max_cost, daily_left)
+    plan = Plan(policy, facts, tuple(steps), tuple(notes), ranked_first, tuple(skipped))
+    if not steps:
+        _raise_no_tier(plan, over_budget, daily_left)
+    return plan
+
+
+def _unfit(tier: TierView, facts: RequestFacts) -> Skip | None:
+    """Why a tier cannot take this request whatever it costs, or None."""
+    if tier.problem:
+        return Skip(tier.name, SkipReason.UNAVAILABLE, tier.problem)
+    limit = tier.max_context_tokens
+    if limit is not None and facts.prompt_tokens + (facts.max_tokens or 0) > limit:
+        return Skip(tier.name, SkipReason.CONTEXT_TOO_SMALL, f"prompt plus max_tokens exceeds {limit}")
+    if facts.features and not facts.features <= tier.features:
+        missing = sorted(f.value for f in facts.features - tier.features)
+        return Skip(tier.name, SkipReason.MISSING_FEATURE, f"lacks {', '.join(missing)}")
+    # Streaming is only checked for tiers that declare features at all: most servers stream.
+    if facts.stream and tier.declares_features and Feature.STREAMING not in tier.features:
+        return Skip(tier.name, SkipReason.MISSING_FEATURE, "lacks Streaming")
+    return None
+
+
+def _budget_skip(tier: TierView, cost: int, max_cost: int | None) -> Skip:
+    reason = (
+        SkipReason.OVER_REQUEST_BUDGET if max_cost is not None and cost > max_cost else SkipReason.OVER_DAILY_BUDGET
+    )
+    return Skip(tier.name, reason, f"estimated ${femto_to_usd(cost):f}")
+
+
+def _usable(
+    tiers: Sequence[TierView], facts: RequestFacts, max_cost: int | None, daily_left: int | None
+) -> list[Candidate]:
+    """Tiers that fit the request and the budget, capable or not (downgrades, last resorts)."""
+    found = []
+    for tier in tiers:
+        if _unfit(tier, facts) is not None:
+            continue
+        cost = tier.estimated_cost(facts.prompt_tokens, facts.output_tokens)
+        if (max_cost is None or cost <= max_cost) and (daily_left is None or cost <= daily_left):
+            found.append((tier, cost, -1.0))
+    return found
+
+
+def _raise_if_context_fits_nowhere(policy: PolicyView, facts: RequestFacts) -> None:
+    needed = facts.prompt_tokens + (facts.max_tokens or 0)
+    if policy.all_tiers and all(
+        t.max_context_tokens is not None and needed > t.max_context_tokens for t in policy.all_tiers
+    ):
         raise ContextTooLongError(
             f"the prompt (about {facts.prompt_tokens} tokens) plus max_tokens fits no tier of policy "
             f"{policy.alias!r}; shorten the prompt or lower max_tokens"
         )
 
-    role = Role.PRIMARY
-    if capable:
-        ranked = _rank_with_latency_class(policy, capable, notes)
-    elif over_budget_capable:
-        if policy.on_exceeded == OnBudgetExceeded.REJECT:
-            raise BudgetExceededError(
-                f"no tier of policy {policy.alias!r} can do {facts.task.value} within its budget "
-                f"(maxCostPerRequest or dailyLimit); the policy rejects over-budget requests"
-            )
-        notes.append(Note.BUDGET_DOWNGRADE)
-        ranked = _downgrade_order(usable)
-        role = Role.BUDGET_DOWNGRADE
-    else:
-        ranked = []
-        if usable:
-            notes.append(Note.NO_CAPABLE_TIER)
-    ranked_first = ranked[0].tier.name if ranked and role == Role.PRIMARY else None
 
-    order = _apply_chain(policy, ranked, capable, skipped) if role == Role.PRIMARY else ranked
-    steps = _healthy_steps(policy, order, role, health, now, skipped)
-    steps = _end_with_local(policy, steps, usable, capable, health, now, facts.task)
-    if not steps:
-        if over_budget_capable and not usable:
-            raise BudgetExceededError(
-                f"no tier of policy {policy.alias!r} fits its budget for this request; try a smaller max_tokens"
-            )
-        detail = "; ".join(f"{s.tier}: {s.reason.value} ({s.detail})" for s in skipped) or "the policy has no tiers"
-        missing = f"; missing tiers: {', '.join(policy.missing_tiers)}" if policy.missing_tiers else ""
-        raise NoTierAvailableError(f"no tier of policy {policy.alias!r} can take this request: {detail}{missing}")
-    return Plan(policy, facts, tuple(steps), tuple(skipped), tuple(notes), ranked_first)
+def _with_latency(candidates: list[Candidate], health: HealthView, output_tokens: int) -> list[Candidate]:
+    latencies = health.expected_ms_many([c[0] for c in candidates], output_tokens)
+    return [(c[0], c[1], latency) for c, latency in zip(candidates, latencies, strict=True)]
 
 
-def _fits_context(tier: TierView, facts: RequestFacts) -> bool:
-    limit = tier.max_context_tokens
-    return limit is None or facts.prompt_tokens + (facts.max_tokens or 0) <= limit
-
-
-def _missing_features(tier: TierView, facts: RequestFacts) -> set[str]:
-    missing = {f.value for f in facts.features if f not in tier.features}
-    # Streaming is only checked for tiers that declare features at all: most servers stream.
-    if facts.stream and tier.declares_features and Feature.STREAMING not in tier.features:
-        missing.add(Feature.STREAMING.value)
-    return missing
-
-
-def _over_budget(cost: int, max_cost: int | None, daily_left: int | None) -> SkipReason | None:
-    if max_cost is not None and cost > max_cost:
-        return SkipReason.OVER_REQUEST_BUDGET
-    if daily_left is not None and cost > daily_left:
-        return SkipReason.OVER_DAILY_BUDGET
-    return None
-
-
-def _rank_with_latency_class(policy: PolicyView, capable: list[_Candidate], notes: list[Note]) -> list[_Candidate]:
-    inside = [c for c in capable if c.in_class]
-    outside = [c for c in capable if not c.in_class]
+def _rank_with_latency_class(
+    policy: PolicyView,
+    inside: list[Candidate],
+    outside: list[Candidate],
+    notes: list[Note],
+    health: HealthView,
+    output_tokens: int,
+    limit: int | None,
+) -> list[Candidate]:
+    if inside and policy.strategy == Strategy.CAPABILITY:
+        return inside + outside  # both already in Capability order
     if not inside:
         notes.append(Note.LATENCY_CLASS_RELAXED)
-        return sorted(outside, key=lambda c: (c.expected_ms, c.cost, c.tier.name))
-    return rank(policy, inside) + rank(policy, outside)
+        return _smallest(_with_latency(outside, health, output_tokens), _BY_LATENCY, limit)
+    ranked = rank(policy, inside, limit)
+    if limit is not None and len(ranked) >= limit:
+        return ranked
+    if policy.strategy != Strategy.COST:
+        outside = _with_latency(outside, health, output_tokens)
+    return ranked + rank(policy, outside, limit)
 
 
-def rank(policy: PolicyView, candidates: Sequence[_Candidate]) -> list[_Candidate]:
-    """Order candidates by the policy's strategy (ties: cheaper, then name)."""
+def rank(policy: PolicyView, candidates: list[Candidate], limit: int | None = None) -> list[Candidate]:
+    """Order candidates by the policy's strategy (the first `limit` only, when given); they arrive
+    in Capability order, which breaks ties."""
     strategy = policy.strategy
-    if strategy == Strategy.CAPABILITY:
-        return sorted(candidates, key=lambda c: (c.tier.billions, c.cost, c.tier.name))
+    if strategy == Strategy.CAPABILITY or len(candidates) < 2:
+        return candidates if limit is None else candidates[:limit]
     if strategy == Strategy.COST:
-        return sorted(candidates, key=lambda c: (c.cost, c.tier.billions, c.tier.name))
+        return _smallest(candidates, _BY_COST, limit)
     if strategy == Strategy.LATENCY:
-        return sorted(candidates, key=lambda c: (c.expected_ms, c.cost, c.tier.name))
-    return _rank_hybrid(policy.weights, candidates)
+        return _smallest(candidates, _BY_LATENCY, limit)
+    return _rank_hybrid(policy.weights, candidates, limit)
 
 
-def _rank_hybrid(weights: tuple[int, int, int], candidates: Sequence[_Candidate]) -> list[_Candidate]:
-    scores = hybrid_scores(weights, [(c.tier.billions, c.cost, c.expected_ms) for c in candidates])
-    order = sorted(range(len(candidates)), key=lambda i: (-scores[i], candidates[i].cost, candidates[i].tier.name))
-    return [candidates[i] for i in order]
+def _smallest(candidates: list[Candidate], key: Any, limit: int | None) -> list[Candidate]:
+    """Sorted by key (stable), or just its first `limit` (heapq is stable too: ties keep input order)."""
+    if limit is None or len(candidates) <= 2 * limit:
+        ordered = sorted(candidates, key=key)
+        return ordered if limit is None else ordered[:limit]
+    return heapq.nsmallest(limit, candidates, key=key)
 
 
-def hybrid_scores(weights: tuple[int, int, int], tiers: Sequence[tuple[float, int, float]]) -> list[float]:
-    """Hybrid scores in [0, 1] for (billions, cost, expected ms) triples (for explain output)."""
+def _rank_hybrid(weights: tuple[int, int, int], candidates: list[Candidate], limit: int | None) -> list[Candidate]:
+    """Highest `hybrid_scores` first, computed as one linear key: each score is
+    sum(w * (1 - (x - min) / span)), so ordering by sum(w / span * x) ascending is the same order."""
+    sizes = [c[0].log_billions for c in candidates]
+    costs = [c[1] for c in candidates]
+    latencies = [c[2] for c in candidates]
+    w_cap, w_cost, w_lat = weights
+    size_span, cost_span, latency_span = (
+        max(sizes) - min(sizes),
+        max(costs) - min(costs),
+        max(latencies) - min(latencies),
+    )
+    a = w_cap / size_span if size_span > 1e-12 else 0.0
+    b = w_cost / cost_span if cost_span else 0.0
+    c = w_lat / latency_span if latency_span > 1e-12 else 0.0
+    return _smallest(candidates, lambda x: a * x[0].log_billions + b * x[1] + c * x[2], limit)
+
+
+def hybrid_scores(
+    weights: tuple[int, int, int], tiers: Sequence[tuple[float, int, float]], *, logged: bool = False
+) -> list[float]:
+    """Hybrid scores in [0, 1] for (billions, cost, expected ms) triples; higher is better."""
     if not tiers:
         return []
-    sizes = _lower_is_better([math.log(max(b, 0.001)) for b, _, _ in tiers])
-    costs = _lower_is_better([float(c) for _, c, _ in tiers])
-    latencies = _lower_is_better([m for _, _, m in tiers])
-    total = sum(weights) or 1
+    sizes = [b if logged else math.log(max(b, 0.001)) for b, _, _ in tiers]
+    size_score = _lower_is_better(sizes)
+    cost_score = _lower_is_better([float(c) for _, c, _ in tiers])
+    latency_score = _lower_is_better([m for _, _, m in tiers])
+    w_cap, w_cost, w_lat = weights
+    total = (w_cap + w_cost + w_lat) or 1
     return [
-        (weights[0] * sizes[i] + weights[1] * costs[i] + weights[2] * latencies[i]) / total for i in range(len(tiers))
+        (w_cap * size_score[i] + w_cost * cost_score[i] + w_lat * latency_score[i]) / total for i in range(len(tiers))
     ]
 
 
@@ -277,86 +360,121 @@ def _lower_is_better(values: list[float]) -> list[float]:
     low, high = min(values), max(values)
     if high - low <= 1e-12:
         return [1.0] * len(values)
-    return [1.0 - (v - low) / (high - low) for v in values]
+    span = high - low
+    return [1.0 - (v - low) / span for v in values]
 
 
-def _downgrade_order(usable: list[_Candidate]) -> list[_Candidate]:
+def _downgrade_order(usable: list[Candidate]) -> list[Candidate]:
     """Cheapest tiers that fit; Local ones only, when there are any."""
-    local = [c for c in usable if c.tier.is_local]
+    local = [c for c in usable if c[0].is_local]
     pool = local or usable
-    return sorted(pool, key=lambda c: (c.cost, c.tier.billions, c.tier.name))
+    return sorted(pool, key=lambda c: (c[1], c[0].billions, c[0].name))
 
 
-def _apply_chain(
-    policy: PolicyView, ranked: list[_Candidate], capable: list[_Candidate], skipped: list[Skip]
-) -> list[_Candidate]:
+def _apply_chain(policy: PolicyView, ranked: list[Candidate], skipped: list[Skip]) -> list[Candidate]:
     """The strategy's order, or the primary then `fallback.chain` when the policy gives one."""
     if not policy.chain or not ranked:
         return ranked
-    by_key = {c.tier.key: c for c in capable}
-    order = [ranked[0]]
+    primary = ranked[0]
+    by_key = {c[0].key: c for c in ranked}
+    order = [primary]
     for tier in policy.chain:
         candidate = by_key.get(tier.key)
-        if candidate is not None and candidate is not ranked[0]:
+        if candidate is not None and candidate is not primary:
             order.append(candidate)
-    in_order = {c.tier.key for c in order}
-    for candidate in ranked:
-        if candidate.tier.key not in in_order:
-            skipped.append(Skip(candidate.tier.name, SkipReason.NOT_IN_CHAIN, "fallback.chain sets the order"))
+    in_order = {c[0].key for c in order}
+    skipped.extend(
+        Skip(c[0].name, SkipReason.NOT_IN_CHAIN, "fallback.chain sets the order")
+        for c in ranked
+        if c[0].key not in in_order
+    )
     return order
 
 
 def _healthy_steps(
     policy: PolicyView,
-    order: list[_Candidate],
+    order: list[Candidate],
     role: Role,
     health: HealthView,
     now: float,
     skipped: list[Skip],
+    output_tokens: int,
 ) -> list[Step]:
     steps: list[Step] = []
-    for candidate in order:
-        blocked = health.blocked(candidate.tier.key, now)
-        if blocked is not None:
-            skipped.append(Skip(candidate.tier.name, SkipReason(blocked.value), "skipped by live health"))
-            continue
+    for tier, cost, latency in order:
         if len(steps) >= policy.max_attempts:
-            skipped.append(Skip(candidate.tier.name, SkipReason.ATTEMPT_CAP, f"maxAttempts is {policy.max_attempts}"))
+            break  # the rest are AttemptCap skips, worked out only if someone asks
+        blocked = health.blocked(tier.key, now)
+        if blocked is not None:
+            skipped.append(Skip(tier.name, SkipReason(blocked.value), "skipped by live health"))
             continue
         step_role = role if role == Role.BUDGET_DOWNGRADE else (Role.PRIMARY if not steps else Role.FALLBACK)
-        steps.append(Step(candidate.tier, step_role, candidate.cost, candidate.expected_ms))
+        expected = latency if latency >= 0 else health.expected_ms(tier, output_tokens)
+        steps.append(Step(tier, step_role, cost, expected))
     return steps
 
 
 def _end_with_local(
     policy: PolicyView,
+    facts: RequestFacts,
     steps: list[Step],
-    usable: list[_Candidate],
-    capable: list[_Candidate],
     health: HealthView,
     now: float,
-    task: Task,
+    max_cost: int | None,
+    daily_left: int | None,
 ) -> list[Step]:
     """Make the plan end with a healthy Local tier when the policy has one.
 
-    A Local fallback already planned moves to the end (the cap holds); otherwise the best
-    unplanned Local tier is appended (the cap grows by one). When the only Local tier is the
+    A Local tier already planned as a fallback moves to the end (the cap holds); otherwise the best
+    unplanned healthy Local tier is appended (the cap grows by one). When the only Local tier is the
     primary, it has been tried first and the plan is left as it is.
     """
-    if not policy.require_local_last or (steps and steps[-1].tier.is_local):
+    if not policy.require_local_last or not policy.local_tiers or (steps and steps[-1].tier.is_local):
         return steps
     local_fallbacks = [i for i, s in enumerate(steps) if i > 0 and s.tier.is_local]
     if local_fallbacks:
         index = local_fallbacks[-1]
         return steps[:index] + steps[index + 1 :] + [steps[index]]
     planned = {s.tier.key for s in steps}
-    capable_keys = {c.tier.key for c in capable}
-    locals_ = [
-        c for c in usable if c.tier.is_local and c.tier.key not in planned and health.blocked(c.tier.key, now) is None
-    ]
-    if not locals_:
-        return steps
+    task = facts.task
     # A capable Local tier first; otherwise the largest, the likeliest to cope.
-    best = min(locals_, key=lambda c: (c.tier.key not in capable_keys, -c.tier.billions, c.cost, c.tier.name))
-    detail = "" if best.tier.key in capable_keys else f"not listed for {task.value}; last resort"
-    return [*steps, Step(best.tier, Role.LOCAL_LAST_RESORT, best.cost, best.expected_ms, detail)]
+    for pool in (policy.capable_local.get(task, ()), policy.local_tiers):
+        for tier in pool:
+            if tier.key in planned or health.blocked(tier.key, now) is not None or _unfit(tier, facts) is not None:
+                continue
+            cost = tier.estimated_cost(facts.prompt_tokens, facts.output_tokens)
+            if (max_cost is not None and cost > max_cost) or (daily_left is not None and cost > daily_left):
+                continue
+            detail = "" if task in tier.tasks else f"not listed for {task.value}; last resort"
+            expected = health.expected_ms(tier, facts.output_tokens)
+            return [*steps, Step(tier, Role.LOCAL_LAST_RESORT, cost, expected, detail)]
+    return steps
+
+
+def _unrecorded_skips(plan: Plan) -> tuple[Skip, ...]:
+    """Why the tiers the planner never looked at closely were left out (explain, errors)."""
+    seen = {s.tier for s in plan.recorded} | {s.tier.name for s in plan.steps}
+    task = plan.facts.task
+    found = []
+    for tier in plan.policy.all_tiers:
+        if tier.name in seen:
+            continue
+        reason = _unfit(tier, plan.facts)
+        if reason is not None:
+            found.append(reason)
+        elif task not in tier.tasks:
+            found.append(Skip(tier.name, SkipReason.NOT_CAPABLE, f"does not list {task.value}"))
+        else:
+            found.append(Skip(tier.name, SkipReason.ATTEMPT_CAP, f"maxAttempts is {plan.policy.max_attempts}"))
+    return tuple(found)
+
+
+def _raise_no_tier(plan: Plan, over_budget: bool, daily_left: int | None) -> None:
+    policy = plan.policy
+    if over_budget and not _usable(policy.all_tiers, plan.facts, policy.max_cost_femto, daily_left):
+        raise BudgetExceededError(
+            f"no tier of policy {policy.alias!r} fits its budget for this request; try a smaller max_tokens"
+        )
+    detail = "; ".join(f"{s.tier}: {s.reason.value} ({s.detail})" for s in plan.skipped) or "the policy has no tiers"
+    missing = f"; missing tiers: {', '.join(policy.missing_tiers)}" if policy.missing_tiers else ""
+    raise NoTierAvailableError(f"no tier of policy {policy.alias!r} can take this request: {detail}{missing}")

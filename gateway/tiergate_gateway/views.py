@@ -7,6 +7,8 @@ sets are resolved, and secret values are wrapped so they never print.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
@@ -53,6 +55,8 @@ class TierView:
     model: str
     """The model id sent upstream in place of the alias."""
     billions: float
+    log_billions: float
+    """log of `billions`, precomputed for the Hybrid score."""
     tasks: frozenset[Task]
     max_context_tokens: int | None
     features: frozenset[Feature]
@@ -106,10 +110,27 @@ class PolicyView:
     request_timeout_seconds: float | None
     classifier_header: str
     classifier_mode: ClassifierMode
+    all_tiers: tuple[TierView, ...] = ()
+    """Candidates then chain-only tiers, each once."""
+    capable: Mapping[Task, tuple[TierView, ...]] = field(default_factory=dict)
+    """Per task, the candidate tiers that list it, in Capability order (size, then price, then name)."""
+    local_tiers: tuple[TierView, ...] = ()
+    """The Local tiers among all_tiers, largest first (last-resort options)."""
+    capable_local: Mapping[Task, tuple[TierView, ...]] = field(default_factory=dict)
+    """Per task, the Local tiers that list it, largest first."""
 
-    @property
-    def all_tiers(self) -> tuple[TierView, ...]:
-        """Candidates then chain-only tiers, each once."""
-        seen = {t.key for t in self.tiers}
-        extra = tuple(t for t in (self.chain or ()) if t.key not in seen)
-        return self.tiers + extra
+
+def with_index(policy: PolicyView) -> PolicyView:
+    """The policy with its routing index filled in (all tiers, capable tiers per task, Local tiers)."""
+    seen = {t.key for t in policy.tiers}
+    all_tiers = policy.tiers + tuple(t for t in (policy.chain or ()) if t.key not in seen)
+    ordered = sorted(
+        policy.tiers,
+        key=lambda t: (t.billions, t.input_femto_per_token + t.output_femto_per_token, t.name),
+    )
+    capable = {task: tuple(t for t in ordered if task in t.tasks) for task in Task}
+    local = tuple(sorted((t for t in all_tiers if t.is_local), key=lambda t: (-t.billions, t.name)))
+    capable_local = {task: tuple(t for t in local if task in t.tasks) for task in Task}
+    return dataclasses.replace(
+        policy, all_tiers=all_tiers, capable=capable, local_tiers=local, capable_local=capable_local
+    )

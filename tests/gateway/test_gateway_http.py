@@ -294,3 +294,9 @@ def test_policy_change_in_the_folder_changes_routing(
     time.sleep(1.5)
     assert chat(gateway)[0].headers["x-tiergate-tier"] == "local"  # the last good policy stays
     assert "policy.yaml" in gateway.logs()
+
+
+def test_naming_a_tier_bypasses_capability_too(shared_gateway: GatewayProcess) -> None:
+    # remote-a is 1B: by default not capable of Reasoning, but the caller named it
+    raw, _ = chat(shared_gateway, model="remote-a", headers={"x-tiergate-task": "Reasoning"})
+    assert raw.headers["x-tiergate-tier"] == "remote-a"

@@ -178,7 +178,7 @@ _TASK_NAMES = [t.value for t in Task]
 
 @st.composite
 def scenarios(draw):  # type: ignore[no-untyped-def]
-    count = draw(st.integers(1, 7))
+    count = draw(st.integers(1, 7) | st.integers(8, 24))  # many tiers: only the top is ranked
     docs = []
     for i in range(count):
         listed = draw(st.none() | st.lists(st.sampled_from(_TASK_NAMES), unique=True, max_size=4))
@@ -227,7 +227,7 @@ def _health_with(blocked: list[str]) -> HealthBook:
     return health
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_plan_invariants_hold(scenario) -> None:  # type: ignore[no-untyped-def]
     docs, doc, request, blocked = scenario
@@ -270,3 +270,25 @@ def test_plan_invariants_hold(scenario) -> None:  # type: ignore[no-untyped-def]
     if healthy_local_fits:
         only_local_is_primary = [t.key for t in healthy_local_fits] == [primary.tier.key]
         assert plan.steps[-1].tier.is_local or only_local_is_primary, "the plan does not end with a Local tier"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_partial_ranking_plans_what_a_full_ranking_plans(scenario) -> None:  # type: ignore[no-untyped-def]
+    """Ranking only the top candidates is an optimisation: it must not change any plan."""
+    from tiergate_gateway import routing
+
+    docs, doc, request, blocked = scenario
+    view = policy_view(docs, doc)
+    results = []
+    for spare in (routing._SPARE_CANDIDATES, 10_000):
+        original = routing._SPARE_CANDIDATES
+        routing._SPARE_CANDIDATES = spare  # type: ignore[misc]
+        try:
+            plan = plan_request(view, request, _health_with(blocked), now=1.0)
+            results.append(([s.tier.name for s in plan.steps], plan.notes, plan.ranked_first))
+        except (ContextTooLongError, BudgetExceededError, NoTierAvailableError) as exc:
+            results.append(type(exc).__name__)
+        finally:
+            routing._SPARE_CANDIDATES = original  # type: ignore[misc]
+    assert results[0] == results[1]

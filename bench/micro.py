@@ -1,0 +1,168 @@
+"""Micro-benchmarks of the gateway's pure hot-path pieces, in microseconds per call.
+
+- classification of the labelled dev set's prompts (and the regression set's);
+- plan building with 10, 100 and 1,000 candidate tiers, per strategy;
+- building a snapshot of 1,000 tiers (what a reload or watch event costs) and swapping it in.
+
+Run: `.venv/bin/python bench/micro.py`; writes bench/results/micro.json. Each figure is the
+median of several timed rounds after a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tiergate_api.enums import LatencyClass, Strategy, Task
+from tiergate_api.resources import parse_resource
+from tiergate_gateway.classify import classify_messages
+from tiergate_gateway.health import HealthBook
+from tiergate_gateway.registry import SnapshotStore, build_snapshot
+from tiergate_gateway.routing import RequestFacts, plan_request
+from tiergate_gateway.views import with_index
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = ["0.5B", "1.5B", "3B", "8B", "14B", "32B", "70B", "405B"]
+PRICES = ["0", "0.02", "0.1", "0.6", "2.5", "10"]
+
+
+def per_call_us(fn: Callable[[], Any], calls: int, rounds: int = 5) -> float:
+    """Median microseconds per call over `rounds` rounds of `calls` calls."""
+    for _ in range(max(10, calls // 10)):
+        fn()
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        timings.append((time.perf_counter() - started) / calls * 1e6)
+    return statistics.median(timings)
+
+
+def tier_documents(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    """A mixed fleet: sizes across the bands, a third Local, varied prices and priors."""
+    rnd = random.Random(seed)
+    documents = []
+    for i in range(count):
+        documents.append(
+            {
+                "apiVersion": "tiergate.io/v1alpha1",
+                "kind": "ModelTier",
+                "metadata": {"name": f"t{i}"},
+                "spec": {
+                    "model": f"model-{i}",
+                    "size": rnd.choice(SIZES),
+                    "capabilities": {"maxContextTokens": rnd.choice([8192, 32768, 131072])},
+                    "cost": {"inputPerMillionTokens": rnd.choice(PRICES), "outputPerMillionTokens": rnd.choice(PRICES)},
+                    "latency": {"ttftMilliseconds": rnd.randint(20, 500), "tokensPerSecond": rnd.randint(20, 300)},
+                    "endpoint": {
+                        "url": f"http://10.0.0.{i % 250}:8000/v1",
+                        "locality": "Local" if rnd.random() < 0.33 else "Remote",
+                    },
+                },
+            }
+        )
+    return documents
+
+
+def policy_view_for(tiers: list[dict[str, Any]], strategy: Strategy) -> Any:
+    """A policy over every tier (built through the real parser, then widened past the CRD's list bound)."""
+    parsed = [parse_resource(t) for t in tiers]
+    policy = {
+        "apiVersion": "tiergate.io/v1alpha1",
+        "kind": "RoutingPolicy",
+        "metadata": {"name": "bench"},
+        "spec": {
+            "modelAlias": "auto",
+            "strategy": strategy.value,
+            "tiers": [{"name": t["metadata"]["name"]} for t in tiers[:64]],
+            "budget": {"maxCostPerRequest": "1"},
+            **({"weights": {"capability": 50, "cost": 30, "latency": 20}} if strategy == Strategy.HYBRID else {}),
+        },
+    }
+    snapshot = build_snapshot(parsed, [parse_resource(policy)])  # type: ignore[arg-type]
+    view = snapshot.policies["auto"]
+    every = tuple(snapshot.tiers[f"default/{t['metadata']['name']}"] for t in tiers)
+    return with_index(dataclasses.replace(view, tiers=every))
+
+
+def bench_classifier() -> dict[str, float]:
+    figures = {}
+    for label, path in (
+        ("dev set", ROOT.parent / "shared" / "data" / "tasks-dev.jsonl"),
+        ("regression set", ROOT / "tests" / "data" / "classifier-regression.jsonl"),
+    ):
+        if not path.exists():
+            continue
+        rows = [json.loads(line)["messages"] for line in path.read_text().splitlines() if line.strip()]
+        index = iter(range(10**9))
+        figures[label] = per_call_us(
+            lambda rows=rows, index=index: classify_messages(rows[next(index) % len(rows)]), 5000
+        )
+    return figures
+
+
+def bench_plans() -> dict[str, dict[str, float]]:
+    figures: dict[str, dict[str, float]] = {}
+    health = HealthBook()
+    facts = RequestFacts(Task.SUMMARIZATION, LatencyClass.INTERACTIVE, prompt_tokens=400, max_tokens=200)
+    for count in (10, 100, 1000):
+        documents = tier_documents(count)
+        row = {}
+        for strategy in Strategy:
+            view = policy_view_for(documents, strategy)
+            calls = 20000 if count < 1000 else 2000
+            row[strategy.value] = per_call_us(lambda view=view: plan_request(view, facts, health), calls)
+        figures[f"{count} tiers"] = row
+    return figures
+
+
+def bench_snapshot() -> dict[str, float]:
+    documents = tier_documents(1000)
+    parsed = [parse_resource(d) for d in documents]
+    policy = parse_resource(
+        {
+            "apiVersion": "tiergate.io/v1alpha1",
+            "kind": "RoutingPolicy",
+            "metadata": {"name": "p"},
+            "spec": {"modelAlias": "auto", "tiers": [{"name": f"t{i}"} for i in range(64)]},
+        }
+    )
+    store = SnapshotStore()
+    build_us = per_call_us(lambda: build_snapshot(parsed, [policy]), 20, rounds=3)  # type: ignore[list-item]
+    snapshot = build_snapshot(parsed, [policy])  # type: ignore[list-item]
+    swap_us = per_call_us(lambda: store.publish(snapshot), 20000)
+    parse_us = per_call_us(lambda: [parse_resource(d) for d in documents], 5, rounds=3)
+    return {"parse 1000 tiers": parse_us, "build snapshot of 1000 tiers": build_us, "swap (publish)": swap_us}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "micro.json")
+    args = parser.parse_args()
+    report = {"classify_us": bench_classifier(), "plan_us": bench_plans(), "snapshot_us": bench_snapshot()}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2))
+    print("classification (us per request):")
+    for label, value in report["classify_us"].items():
+        print(f"  {label:<16} {value:8.1f}")
+    print("plan building (us per request):")
+    strategies = [s.value for s in Strategy]
+    print(f"  {'':<12}" + "".join(f"{s:>12}" for s in strategies))
+    for label, row in report["plan_us"].items():
+        print(f"  {label:<12}" + "".join(f"{row[s]:>12.1f}" for s in strategies))
+    print("snapshot (us):")
+    for label, value in report["snapshot_us"].items():
+        print(f"  {label:<30} {value:12.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
