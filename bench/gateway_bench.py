@@ -1,50 +1,75 @@
-"""Gateway throughput and added latency, side by side with the direct upstream, using wrk.
+"""The gateway benchmark suite: side by side with the direct upstream (and LiteLLM), using wrk.
 
-Run: `make bench` (or `.venv/bin/python bench/gateway_bench.py --duration 10`).
-Upstream: `tiergate sim` with zero delays. For each concurrency the same wrk run is made
-against the upstream directly and through the gateway (one worker unless --workers), so
-the difference is what the gateway adds. Prints a table and writes bench/results/gateway.json.
+Run: `make bench` (or `.venv/bin/python bench/gateway_bench.py`); `make bench-compare` adds
+LiteLLM's proxy from its own virtual environment. The upstream is `tiergate sim` with zero
+delays (it answers 8,000-14,000 requests/s on one core here, far beyond the gateway, so it is
+never the bottleneck). Rows, each measured with the same wrk script after a warm-up:
+
+- direct to the upstream, at concurrency 1 and 32;
+- TierGate, one worker, at concurrency 1 and 32;
+- TierGate, two workers, at 32;
+- TierGate, one worker, tracing every request (100% sampling, exported to a local OTLP sink);
+- LiteLLM's proxy, one worker, at 1 and 32 (when .venv-litellm exists);
+- streaming: time to first byte at concurrency 1, through the gateway vs direct;
+- memory: the gateway's RSS after 50,000 and 100,000 requests (`--memory-requests`).
+
+Added latency is the gateway's percentile minus the direct one from the same run. Prints a
+table and writes bench/results/gateway.json. Loopback only; every run is bounded in time.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import os
 import platform
 import re
+import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import yaml
 
-from tiergate_gateway.process import GatewayProcess, start_gateway
-from tiergate_gateway.sim.process import start_sim
+from tiergate_gateway.process import GatewayProcess, free_port, start_gateway
+from tiergate_gateway.sim.process import SimProcess, start_sim
 
 ROOT = Path(__file__).resolve().parent.parent
+MODEL = "bench/model"
 BODY = {
     "model": "auto",
     "messages": [{"role": "user", "content": "Classify the sentiment: great service"}],
     "max_tokens": 8,
 }
+HEADERS = {"x-tiergate-task": "Classification"}
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
-def _lua(path: str, body: dict[str, Any], headers: dict[str, str]) -> str:
-    header_lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+# ---------------------------------------------------------------- wrk
+
+
+def _lua(body: dict[str, Any], headers: dict[str, str]) -> str:
+    lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
     return textwrap.dedent(
         f"""
         wrk.method = "POST"
-        wrk.path = "{path}"
+        wrk.path = "/v1/chat/completions"
         wrk.body = [[{json.dumps(body)}]]
         wrk.headers["Content-Type"] = "application/json"
-        {header_lines}
+        {lines}
         """
     )
 
@@ -57,14 +82,16 @@ def _ms(value: str) -> float:
 
 
 def run_wrk(url: str, script: Path, connections: int, duration: float) -> dict[str, float]:
-    """One wrk run; returns requests/s, latency percentiles (ms) and error count."""
+    """One wrk run: requests/s, latency percentiles and max (ms), request and error counts."""
     threads = min(2, connections)
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", str(script), url]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    seconds = max(1, round(duration))  # wrk takes whole seconds
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
     result: dict[str, float] = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
     for label, key in (("50%", "p50"), ("90%", "p90"), ("99%", "p99")):
         result[key] = _ms(re.search(rf"^\s+{re.escape(label)}\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     result["max"] = _ms(re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    result["requests"] = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     result["errors"] = float(errors.group(1)) if errors else 0.0
@@ -73,118 +100,276 @@ def run_wrk(url: str, script: Path, connections: int, duration: float) -> dict[s
     return result
 
 
-def _rss_mb(pid: int) -> float:
-    total = 0.0
-    for proc in [pid, *_children(pid)]:
-        try:
-            status = Path(f"/proc/{proc}/status").read_text()
-        except OSError:
-            continue
-        match = re.search(r"VmHWM:\s+(\d+) kB", status)
-        if match:
-            total = max(total, int(match.group(1)) / 1024)
-    return total
+# ---------------------------------------------------------------- processes
 
 
-def _children(pid: int) -> list[int]:
+def _config(folder: Path, upstream: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    tier = {
+        "apiVersion": "tiergate.io/v1alpha1",
+        "kind": "ModelTier",
+        "metadata": {"name": "upstream"},
+        "spec": {"model": MODEL, "size": "1B", "endpoint": {"url": upstream, "locality": "Local"}},
+    }
+    policy = {
+        "apiVersion": "tiergate.io/v1alpha1",
+        "kind": "RoutingPolicy",
+        "metadata": {"name": "bench"},
+        "spec": {"modelAlias": "auto", "tiers": [{"name": "upstream"}]},
+    }
+    (folder / "all.yaml").write_text(yaml.safe_dump_all([tier, policy]))
+    return folder
+
+
+@contextlib.contextmanager
+def _gateway(
+    work: Path, name: str, upstream: str, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[GatewayProcess]:
+    config = _config(work / name, upstream)
+    args = ["--config-dir", str(config), "--workers", str(workers), "--log-level", "warning"]
+    with start_gateway(args, work / f"{name}.log", env=env) as gateway:
+        assert httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=HEADERS).status_code == 200
+        yield gateway
+
+
+class _OtlpSink:
+    """Accepts OTLP/HTTP exports and throws them away, counting spans' bytes (a local Jaeger stand-in)."""
+
+    def __init__(self) -> None:
+        sink = self
+        self.bytes = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                sink.bytes += len(self.rfile.read(int(self.headers.get("content-length", 0))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@contextlib.contextmanager
+def _litellm(work: Path, upstream: str, master_key: str) -> Iterator[str | None]:
+    """LiteLLM's proxy with one worker in front of the same upstream, when make bench-compare installed it."""
+    binary = ROOT / ".venv-litellm" / "bin" / "litellm"
+    if not binary.exists():
+        yield None
+        return
+    config = work / "litellm.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [
+                    {
+                        "model_name": "auto",
+                        "litellm_params": {"model": f"openai/{MODEL}", "api_base": upstream, "api_key": "unused"},
+                    }
+                ]
+            }
+        )
+    )
+    port = free_port()
+    log = (work / "litellm.log").open("wb")
+    process = subprocess.Popen(
+        [str(binary), "--config", str(config), "--port", str(port), "--num_workers", "1", "--host", "127.0.0.1"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": master_key},
+    )
+    url = f"http://127.0.0.1:{port}"
     try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                auth = {"authorization": f"Bearer {master_key}"}
+                if httpx.post(f"{url}/v1/chat/completions", json=BODY, headers=auth, timeout=5).status_code == 200:
+                    break
+            if process.poll() is not None:
+                raise RuntimeError("LiteLLM exited; see litellm.log")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of a process and, when it has worker children, the largest of them."""
+    best = 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid, *(int(p) for p in children.read_text().split())] if children.exists() else [pid]
+    for proc in pids:
+        with contextlib.suppress(OSError):
+            match = re.search(rf"{field}:\s+(\d+) kB", Path(f"/proc/{proc}/status").read_text())
+            if match:
+                best = max(best, int(match.group(1)) / 1024)
+    return best
+
+
+# ---------------------------------------------------------------- measurements
+
+
+def _pair(direct: dict[str, float], through: dict[str, float]) -> dict[str, float]:
+    return {
+        "added_p50_ms": round(through["p50"] - direct["p50"], 3),
+        "added_p99_ms": round(through["p99"] - direct["p99"], 3),
+    }
+
+
+async def _ttfb(url: str, body: dict[str, Any], headers: dict[str, str], count: int) -> list[float]:
+    timings = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(count):
+            started = time.perf_counter()
+            async with session.post(url, json=body, headers=headers) as response:
+                await response.content.readany()
+                timings.append((time.perf_counter() - started) * 1000)
+                await response.read()
+    return timings
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(values, n=100)
+    return {"p50": round(cuts[49], 3), "p99": round(cuts[98], 3), "max": round(max(values), 3)}
+
+
+def _memory(gateway: GatewayProcess, script: Path, total: int) -> dict[str, float]:
+    """Drive `total` requests through the gateway in wrk rounds; RSS after half and after all."""
+    done, half_rss = 0.0, 0.0
+    while done < total:
+        done += run_wrk(gateway.url, script, 32, 10)["requests"]
+        if not half_rss and done >= total / 2:
+            half_rss = _rss_mb(gateway.process.pid)
+    return {
+        "requests": done,
+        "rss_mb_at_half": round(half_rss, 1),
+        "rss_mb_at_end": round(_rss_mb(gateway.process.pid), 1),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per target")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--stream-requests", type=int, default=300)
+    parser.add_argument("--memory-requests", type=int, default=100_000, help="0 skips the memory row")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "gateway.json")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("gateway_bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tiergate-bench-") as tmp:
         work = Path(tmp)
-        sim = start_sim(["--model", "bench/model", "--output-tokens", "8"])
+        sim = start_sim(["--model", MODEL, "--served-model-name", MODEL, "auto", "--output-tokens", "8"])
+        stream_sim = start_sim(["--model", MODEL, "--output-tokens", "64", "--tokens-per-second", "200"])
         try:
-            config = work / "config"
-            config.mkdir()
-            tier = {
-                "apiVersion": "tiergate.io/v1alpha1",
-                "kind": "ModelTier",
-                "metadata": {"name": "upstream"},
-                "spec": {"model": "bench/model", "size": "1B", "endpoint": {"url": sim.base_url, "locality": "Local"}},
-            }
-            policy = {
-                "apiVersion": "tiergate.io/v1alpha1",
-                "kind": "RoutingPolicy",
-                "metadata": {"name": "bench"},
-                "spec": {"modelAlias": "auto", "tiers": [{"name": "upstream"}]},
-            }
-            (config / "all.yaml").write_text(yaml.safe_dump_all([tier, policy]))
-            gateway = start_gateway(
-                ["--config-dir", str(config), "--workers", str(args.workers), "--log-level", "warning"],
-                work / "gateway.log",
-            )
-            try:
-                return _measure(args, work, sim.url, gateway)
-            finally:
-                gateway.stop()
+            report = _suite(args, work, sim, stream_sim)
         finally:
             sim.stop()
-
-
-def _measure(args: argparse.Namespace, work: Path, upstream: str, gateway: GatewayProcess) -> int:
-    direct_script = work / "direct.lua"
-    direct_script.write_text(_lua("/v1/chat/completions", {**BODY, "model": "bench/model"}, {}))
-    gateway_script = work / "gateway.lua"
-    gateway_script.write_text(_lua("/v1/chat/completions", BODY, {"x-tiergate-task": "Classification"}))
-    assert httpx.post(f"{gateway.base_url}/chat/completions", json=BODY).status_code == 200
-    rows = []
-    for connections in args.concurrency:
-        for url, script in ((upstream, direct_script), (gateway.url, gateway_script)):
-            run_wrk(url, script, connections, args.warmup)
-        direct = run_wrk(upstream, direct_script, connections, args.duration)
-        through = run_wrk(gateway.url, gateway_script, connections, args.duration)
-        rows.append(
-            {
-                "concurrency": connections,
-                "direct": direct,
-                "gateway": through,
-                "added_p50_ms": round(through["p50"] - direct["p50"], 3),
-                "added_p99_ms": round(through["p99"] - direct["p99"], 3),
-            }
-        )
-    rss = _rss_mb(gateway.process.pid)
-    report = {
-        "machine": {"cpus": _cpus(), "python": platform.python_version(), "load": _load()},
-        "workers": args.workers,
-        "duration_s": args.duration,
-        "upstream": "tiergate sim, zero delays",
-        "rows": rows,
-        "gateway_peak_rss_mb": round(rss, 1),
-    }
+            stream_sim.stop()
+    report["seconds"] = round(time.monotonic() - started)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
-    print(f"gateway benchmark ({args.workers} worker(s), {args.duration:g}s per run, load {report['machine']['load']})")
-    print(f"{'conc':>4} {'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}")
-    for row in rows:
-        for name in ("direct", "gateway"):
-            r = row[name]
-            print(
-                f"{row['concurrency']:>4} {name:<8} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} "
-                f"{r['max']:>8.2f} {r['errors']:>6.0f}"
-            )
-        print(f"{'':>4} added    {'':>9} {row['added_p50_ms']:>8.2f} {row['added_p99_ms']:>8.2f}")
-    print(f"gateway peak RSS: {rss:.1f} MB; JSON: {args.output}")
+    _print(report)
+    print(f"JSON: {args.output}")
     return 0
 
 
-def _cpus() -> int:
-    import os
+def _suite(args: argparse.Namespace, work: Path, sim: SimProcess, stream_sim: SimProcess) -> dict[str, Any]:
+    direct_script = work / "direct.lua"
+    direct_script.write_text(_lua({**BODY, "model": MODEL}, {}))
+    gateway_script = work / "gateway.lua"
+    gateway_script.write_text(_lua(BODY, HEADERS))
+    master_key = f"sk-bench-{secrets.token_hex(16)}"  # LiteLLM refuses to start without one
+    plain_script = work / "plain.lua"  # what LiteLLM gets: the same body, model "auto"
+    plain_script.write_text(_lua(BODY, {"Authorization": f"Bearer {master_key}"}))
+    rows: list[dict[str, Any]] = []
 
-    return os.cpu_count() or 0
+    def measure(name: str, url: str, script: Path, connections: int) -> dict[str, float]:
+        run_wrk(url, script, connections, args.warmup)
+        result = run_wrk(url, script, connections, args.duration)
+        rows.append({"row": name, "concurrency": connections, **result})
+        return result
+
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_before": _load()},
+        "duration_s": args.duration,
+        "upstream": "tiergate sim, zero delays",
+        "rows": rows,
+        "added": {},
+    }
+    with _gateway(work, "one", sim.base_url) as gateway:
+        for connections in (1, 32):
+            direct = measure("direct", sim.url, direct_script, connections)
+            through = measure("tiergate 1 worker", gateway.url, gateway_script, connections)
+            report["added"][f"c{connections}"] = _pair(direct, through)
+        report["gateway_rss_mb"] = round(_rss_mb(gateway.process.pid), 1)
+        if args.memory_requests:
+            report["memory"] = _memory(gateway, gateway_script, args.memory_requests)
+    with _gateway(work, "two", sim.base_url, workers=2) as gateway:
+        measure("tiergate 2 workers", gateway.url, gateway_script, 32)
+    sink = _OtlpSink()
+    tracing = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url, "OTEL_TRACES_SAMPLER": "always_on"}
+    with _gateway(work, "traced", sim.base_url, env=tracing) as gateway:
+        measure("tiergate tracing 100%", gateway.url, gateway_script, 32)
+    report["otlp_bytes_exported"] = sink.bytes
+    sink.server.shutdown()
+    with _litellm(work, sim.base_url, master_key) as litellm:
+        if litellm is not None:
+            for connections in (1, 32):
+                measure("litellm 1 worker", litellm, plain_script, connections)
+    with _gateway(work, "stream", stream_sim.base_url) as gateway:
+        body = {**BODY, "stream": True, "max_tokens": 64}
+        direct = asyncio.run(
+            _ttfb(f"{stream_sim.base_url}/chat/completions", {**body, "model": MODEL}, {}, args.stream_requests)
+        )
+        through = asyncio.run(_ttfb(f"{gateway.base_url}/chat/completions", body, HEADERS, args.stream_requests))
+        report["stream_ttfb_ms"] = {"direct": _percentiles(direct), "tiergate": _percentiles(through)}
+        report["stream_ttfb_ms"]["added_p50_ms"] = round(
+            report["stream_ttfb_ms"]["tiergate"]["p50"] - report["stream_ttfb_ms"]["direct"]["p50"], 3
+        )
+    report["machine"]["load_after"] = _load()
+    return report
+
+
+def _print(report: dict[str, Any]) -> None:
+    machine = report["machine"]
+    print(
+        f"gateway benchmark: {machine['cpus']} cores, load {machine['load_before']} -> {machine['load_after']}, "
+        f"{report['duration_s']:g}s per run, upstream: {report['upstream']}"
+    )
+    print(f"{'row':<24} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}")
+    for row in report["rows"]:
+        print(
+            f"{row['row']:<24} {row['concurrency']:>4} {row['rps']:>9.0f} {row['p50']:>8.2f} {row['p99']:>8.2f} "
+            f"{row['max']:>8.2f} {row['errors']:>6.0f}"
+        )
+    for label, added in report["added"].items():
+        print(
+            f"added by the gateway at {label}: p50 {added['added_p50_ms']:.2f} ms, p99 {added['added_p99_ms']:.2f} ms"
+        )
+    ttfb = report["stream_ttfb_ms"]
+    print(
+        f"stream first byte: direct p50 {ttfb['direct']['p50']:.2f} ms, through TierGate p50 "
+        f"{ttfb['tiergate']['p50']:.2f} ms (added {ttfb['added_p50_ms']:.2f} ms; p99 {ttfb['tiergate']['p99']:.2f})"
+    )
+    print(f"gateway RSS after the runs: {report['gateway_rss_mb']} MB")
+    if "memory" in report:
+        memory = report["memory"]
+        print(
+            f"memory: {memory['requests']:.0f} requests; RSS {memory['rss_mb_at_half']} MB at half, "
+            f"{memory['rss_mb_at_end']} MB at the end"
+        )
+    litellm = [r for r in report["rows"] if r["row"].startswith("litellm") and r["concurrency"] == 32]
+    ours = [r for r in report["rows"] if r["row"] == "tiergate 1 worker" and r["concurrency"] == 32]
+    if litellm and ours:
+        print(f"TierGate / LiteLLM at concurrency 32: {ours[0]['rps'] / litellm[0]['rps']:.1f}x")
 
 
 def _load() -> str:
@@ -195,7 +380,4 @@ def _load() -> str:
 
 
 if __name__ == "__main__":
-    started = time.monotonic()
-    code = main()
-    print(f"took {time.monotonic() - started:.0f}s")
-    sys.exit(code)
+    sys.exit(main())

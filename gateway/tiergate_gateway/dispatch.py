@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +59,7 @@ class Answer:
 class StreamAnswer:
     """A stream to relay; its first chunk has arrived."""
 
-    chunks: AsyncIterator[bytes]
+    chunks: AsyncGenerator[bytes, None]
     headers: dict[str, str]
 
 
@@ -300,7 +300,7 @@ class Dispatcher:
 
     async def _relay(
         self, handle: Any, tap: StreamTap, decision: Decision, step: Step, span: trace.Span
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Yield the stream chunk by chunk; end it with an OpenAI error event if the tier breaks."""
         result, error_type = "ok", None
         try:

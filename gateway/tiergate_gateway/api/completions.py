@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from opentelemetry import context, trace
 from opentelemetry.trace import Span, Status, StatusCode
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from tiergate_api.constants import HEADER_POLICY, HEADER_TASK, HEADER_TIER
 from tiergate_gateway import metrics
 from tiergate_gateway.api.body import read_body
 from tiergate_gateway.api.guard import authenticate
+from tiergate_gateway.api.streaming import EventStreamResponse
 from tiergate_gateway.dispatch import Answer, Dispatcher
 from tiergate_gateway.errors import GatewayError, InvalidRequestError, OverloadedError
 from tiergate_gateway.protocol import Endpoint, parse_request
@@ -103,10 +103,13 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
             record.take(result.headers, result.status)
             return Response(result.body, result.status, result.headers, media_type=result.content_type)
         record.take(result.headers, 200)
-        headers = {**result.headers, "cache-control": "no-cache", "x-accel-buffering": "no"}
         handed_over = True
-        chunks = _finishing(result.chunks, dispatcher, record)
-        return StreamingResponse(chunks, headers=headers, media_type="text/event-stream")
+
+        def finished() -> None:  # the stream is no longer in flight, and its server span ends
+            limits.in_flight -= 1
+            record.finish()
+
+        return EventStreamResponse(result.chunks, result.headers, finished)  # type: ignore[return-value]
     except GatewayError as exc:
         record.status = exc.status
         raise
@@ -116,17 +119,6 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
             if counted:
                 limits.in_flight -= 1
             record.finish()
-
-
-async def _finishing(chunks: AsyncIterator[bytes], dispatcher: Dispatcher, record: _Record) -> AsyncIterator[bytes]:
-    """The stream, still counted as in flight (and its server span open) until it ends or the client leaves."""
-    try:
-        async for chunk in chunks:
-            yield chunk
-    finally:
-        dispatcher.limits.in_flight -= 1
-        await chunks.aclose()  # type: ignore[attr-defined]
-        record.finish()
 
 
 @router.post("/v1/chat/completions")

@@ -1,0 +1,63 @@
+"""A lean server-sent-events response: the relay's chunks, sent as they come.
+
+Starlette's StreamingResponse starts an anyio task group per response to watch for the
+client leaving; measured here that cost a third of the gateway's CPU per stream and most
+of the time it added before the first byte. This one runs the relay in the request's own
+task and watches `receive()` in a single asyncio task: when the client goes, the relay is
+cancelled, so the upstream request is closed too and nothing keeps generating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Mapping
+
+from starlette.types import Receive, Scope, Send
+
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class EventStreamResponse:
+    """An ASGI response that relays `chunks`; `on_close` runs once, however the stream ends."""
+
+    def __init__(
+        self, chunks: AsyncGenerator[bytes, None], headers: Mapping[str, str], on_close: Callable[[], None]
+    ) -> None:
+        self.chunks = chunks
+        self.headers = [*_SSE_HEADERS, *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]
+        self.on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            task.cancel()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+            async for chunk in self.chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            task.uncancel()  # the client left: that ends the stream, not the server
+        except OSError:
+            pass  # the connection broke while sending: the same as the client leaving
+        finally:
+            watcher.cancel()
+            try:
+                await self.chunks.aclose()
+            finally:
+                self.on_close()
