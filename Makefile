@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tiergate-installed
 
-.PHONY: help setup demo test test-slow lint crds bench soak clean
+.PHONY: help setup demo test test-slow lint crds bench bench-compare soak clean
 
 help:
 	@echo "make demo      set up and run the demo (simulated tiers + gateway in local mode)"
@@ -13,6 +13,7 @@ help:
 	@echo "make lint      ruff over the code"
 	@echo "make crds      regenerate crds/ from the pydantic models"
 	@echo "make bench     run the benchmarks and print their figures"
+	@echo "make bench-compare  the same, with LiteLLM's proxy measured side by side"
 	@echo "make soak      fault-injection soak: 5,000 requests through failing tiers"
 	@echo "make docs      regenerate docs/api-reference.md from the CRDs"
 	@echo "make image     build the container images tiergate:dev and tiergate-sim:dev (needs docker)"
@@ -48,8 +49,14 @@ crds: $(STAMP)
 
 bench: $(STAMP)
 	@scripts/system-deps
+	$(BIN)/python bench/micro.py
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/operator_bench.py
+
+# LiteLLM's proxy in its own virtual environment, then the suite with its row filled in.
+bench-compare: $(STAMP)
+	@[ -x .venv-litellm/bin/litellm ] || { py=$$(scripts/find-python) && echo "installing litellm[proxy] into .venv-litellm" && $$py -m venv .venv-litellm && .venv-litellm/bin/pip install -q 'litellm[proxy]'; }
+	$(MAKE) bench
 
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py --requests 5000

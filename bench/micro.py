@@ -33,9 +33,14 @@ SIZES = ["0.5B", "1.5B", "3B", "8B", "14B", "32B", "70B", "405B"]
 PRICES = ["0", "0.02", "0.1", "0.6", "2.5", "10"]
 
 
+CALL_SCALE = 1.0
+"""Scales every loop count (`--quick` makes it tiny)."""
+
+
 def per_call_us(fn: Callable[[], Any], calls: int, rounds: int = 5) -> float:
     """Median microseconds per call over `rounds` rounds of `calls` calls."""
-    for _ in range(max(10, calls // 10)):
+    calls = max(1, int(calls * CALL_SCALE))
+    for _ in range(max(1, calls // 10)):
         fn()
     timings = []
     for _ in range(rounds):
@@ -146,7 +151,11 @@ def bench_snapshot() -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "micro.json")
+    parser.add_argument("--quick", action="store_true", help="a few calls each: checks the harness, not speed")
     args = parser.parse_args()
+    if args.quick:
+        global CALL_SCALE
+        CALL_SCALE = 0.01
     report = {"classify_us": bench_classifier(), "plan_us": bench_plans(), "snapshot_us": bench_snapshot()}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))

@@ -1,0 +1,68 @@
+"""The benchmark harnesses still run (tiny durations: this checks the harness, not speed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.mark.slow
+def test_micro_benchmarks_run(tmp_path: Path) -> None:
+    out = tmp_path / "micro.json"
+    subprocess.run([sys.executable, str(BENCH / "micro.py"), "--quick", "--output", str(out)], check=True, timeout=300)
+    report = json.loads(out.read_text())
+    assert set(report["plan_us"]) == {"10 tiers", "100 tiers", "1000 tiers"}
+    assert report["snapshot_us"]["swap (publish)"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (scripts/system-deps installs it)")
+def test_gateway_benchmark_runs(tmp_path: Path) -> None:
+    out = tmp_path / "gateway.json"
+    command = [
+        sys.executable,
+        str(BENCH / "gateway_bench.py"),
+        "--duration",
+        "1",
+        "--warmup",
+        "1",
+        "--stream-requests",
+        "20",
+        "--memory-requests",
+        "0",
+        "--output",
+        str(out),
+    ]
+    subprocess.run(command, check=True, timeout=600, capture_output=True)
+    report = json.loads(out.read_text())
+    rows = {(row["row"], row["concurrency"]) for row in report["rows"]}
+    assert {("direct", 1), ("tiergate 1 worker", 32), ("tiergate 2 workers", 32), ("tiergate tracing 100%", 32)} <= rows
+    assert all(row["errors"] == 0 for row in report["rows"])
+    assert report["stream_ttfb_ms"]["tiergate"]["p50"] > 0
+
+
+@pytest.mark.slow
+def test_soak_runs_and_keeps_every_request(tmp_path: Path) -> None:
+    out = tmp_path / "soak.json"
+    command = [
+        sys.executable,
+        str(BENCH / "soak.py"),
+        "--requests",
+        "300",
+        "--rate",
+        "150",
+        "--max-seconds",
+        "60",
+        "--output",
+        str(out),
+    ]
+    subprocess.run(command, check=True, timeout=300, capture_output=True)
+    report = json.loads(out.read_text())
+    assert report["plain"]["success_rate"] == 1.0
