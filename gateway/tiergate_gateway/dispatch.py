@@ -326,7 +326,7 @@ class Dispatcher:
             raise
         finally:
             self.limits.leave_tier(step.tier.key)
-            await handle.aclose()
+            await handle.aclose(finished=tap.done)
             await self._account(decision, step, tap.usage, span)
             observe.end_attempt(span, step.tier, result, status=200, error_type=error_type, ttft_ms=handle.ttft_ms)
 

@@ -78,9 +78,20 @@ class StreamHandle:
     rest: AsyncIterator[bytes]
     ttft_ms: float
 
-    async def aclose(self) -> None:
-        """Give the connection back when the stream was read to its end; else close it (cancels generation)."""
-        if self.response.content.at_eof():
+    async def aclose(self, *, finished: bool = False) -> None:
+        """Give the connection back when the stream ended; else close it (which cancels the generation).
+
+        After `[DONE]` the chunked body's terminator may still be on its way: wait for it briefly,
+        so the pooled connection is reused instead of a new one being opened for the next request.
+        """
+        content = self.response.content
+        if finished and not content.at_eof():
+            try:
+                async with asyncio.timeout(1.0):
+                    await content.read()
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                pass
+        if content.at_eof():
             self.response.release()
         else:
             self.response.close()
