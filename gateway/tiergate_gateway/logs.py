@@ -20,6 +20,7 @@ class _TraceIds(logging.Filter):
     """Adds `trace_id` and `span_id` of the active span, so a log line leads to its trace."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
         context = trace.get_current_span().get_span_context()
         if context.is_valid:
             record.trace_id = format(context.trace_id, "032x")
