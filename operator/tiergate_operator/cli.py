@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import random
 from typing import Any
 
@@ -86,12 +87,29 @@ class _HandlerSuccessFilter(logging.Filter):
         )
 
 
+class TraceIds(logging.Filter):
+    """Adds the active span's trace and span ids, so a reconcile's log lines lead to its trace."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from opentelemetry import trace
+
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            record.trace_id = format(context.trace_id, "032x")
+            record.span_id = format(context.span_id, "016x")
+        return True
+
+
 def configure_logging(level_name: str) -> None:
-    """Kopf's log format at the requested level; client libraries stay at WARNING unless DEBUG."""
+    """JSON log lines (Kopf's, with trace ids) at the requested level; client libraries stay at WARNING."""
     import kopf
 
     level = getattr(logging, level_name)
-    kopf.configure(debug=level <= logging.DEBUG, quiet=level >= logging.WARNING)
+    text = os.environ.get("TIERGATE_LOG_FORMAT", "json") == "text"
+    log_format = kopf.LogFormat.FULL if text else kopf.LogFormat.JSON  # one JSON object per line by default
+    kopf.configure(debug=level <= logging.DEBUG, quiet=level >= logging.WARNING, log_format=log_format)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(TraceIds())
     logging.getLogger().setLevel(level)
     if level > logging.DEBUG:
         logging.getLogger("kopf.objects").addFilter(_HandlerSuccessFilter())
