@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from tiergate_gateway.api import completions, explain, health, models
 from tiergate_gateway.api import metrics as metrics_api
 from tiergate_gateway.auth import KeyStore
+from tiergate_gateway.background import cancel_and_wait
 from tiergate_gateway.budget import SpendBook
 from tiergate_gateway.dispatch import Dispatcher
 from tiergate_gateway.errors import GatewayError
@@ -62,11 +63,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(tasks)
             await state.stop()
             await client.close()
             shutdown_tracing()

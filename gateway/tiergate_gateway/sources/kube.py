@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import random
 import time
@@ -33,6 +32,7 @@ from tiergate_api.modeltier import ModelTier
 from tiergate_api.resources import InvalidResourceError, parse_resource
 from tiergate_api.routingpolicy import RoutingPolicy
 from tiergate_gateway import metrics
+from tiergate_gateway.background import cancel_and_wait
 from tiergate_gateway.budget import utc_day
 from tiergate_gateway.registry import SnapshotStore, build_snapshot
 from tiergate_gateway.views import femto_to_usd
@@ -200,11 +200,7 @@ class KubeSource:
             try:
                 await self._publish_loop()
             finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await cancel_and_wait(tasks)
         finally:
             await api_client.close()
 
