@@ -18,6 +18,7 @@ without touching how scores combine. Three parts, in this order:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tiergate_api.enums import Task
@@ -768,10 +769,9 @@ def _buckets(filed: dict[str, list[tuple[int, str]]], flags: int) -> dict[str, _
     }
 
 
-def _split_top(pattern: str) -> list[str]:
-    """Split a pattern at its top-level `|`."""
-    parts: list[str] = []
-    depth, start, index, in_class = 0, 0, 0, False
+def _structure(pattern: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """Each unescaped character outside `[...]` classes, with the group depth after it."""
+    depth, index, in_class = 0, start, False
     while index < len(pattern):
         char = pattern[index]
         if char == "\\":
@@ -781,37 +781,32 @@ def _split_top(pattern: str) -> list[str]:
             in_class = char != "]"
         elif char == "[":
             in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
+        else:
+            if char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+            yield index, char, depth
+        index += 1
+
+
+def _split_top(pattern: str) -> list[str]:
+    """Split a pattern at its top-level `|`."""
+    parts: list[str] = []
+    start = 0
+    for index, char, depth in _structure(pattern):
+        if char == "|" and depth == 0:
             parts.append(pattern[start:index])
             start = index + 1
-        index += 1
     parts.append(pattern[start:])
     return parts
 
 
 def _group_end(pattern: str, opening: int) -> int:
     """Index of the `)` closing the group that opens at `opening`."""
-    depth, index, in_class = 0, opening, False
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            index += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return index
-        index += 1
+    for index, char, depth in _structure(pattern, opening):
+        if char == ")" and depth == 0:
+            return index
     raise ValueError(f"unbalanced group in {pattern!r}")
 
 
