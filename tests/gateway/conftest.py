@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tiergate_gateway.process import GatewayProcess, start_gateway
@@ -38,9 +37,7 @@ def sims() -> Iterator[dict[str, SimProcess]]:
 def upstreams(sims: dict[str, SimProcess]) -> dict[str, SimProcess]:
     """The simulators with default knobs and empty stats."""
     for process in sims.values():
-        with httpx.Client(base_url=process.url, timeout=5) as admin:
-            admin.delete("/sim/config").raise_for_status()
-            admin.delete("/sim/stats").raise_for_status()
+        process.reset()
     return sims
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from tiergate_gateway.sim.process import SimProcess
@@ -67,9 +66,9 @@ def write_config(
 
 def set_knobs(process: SimProcess, **knobs: Any) -> None:
     """Change a simulator's behaviour while it runs."""
-    httpx.put(f"{process.url}/sim/config", json=knobs, timeout=5).raise_for_status()
+    process.configure(**knobs)
 
 
 def stats(process: SimProcess) -> dict[str, Any]:
     """What a simulator has seen."""
-    return httpx.get(f"{process.url}/sim/stats", timeout=5).json()
+    return process.stats()
