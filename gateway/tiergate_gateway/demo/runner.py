@@ -161,7 +161,7 @@ def run_workload(gateway: GatewayProcess, sims: dict[str, SimProcess], tiers: di
     with httpx.Client(base_url=gateway.url, timeout=60) as client:
         for index, request in enumerate(WORKLOAD):
             if index == FAIL_AFTER and external:
-                httpx.put(f"{sims[external].url}/sim/config", json={"rate_limit_rate": 1.0}).raise_for_status()
+                sims[external].configure(rate_limit_rate=1.0)
             response, (prompt, completion), elapsed = _send(client, request)
             tier_name = response.headers.get("x-tiergate-tier", "-")
             tier = tiers.get(tier_name)
