@@ -13,7 +13,6 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import orjson
 from opentelemetry import trace
 
@@ -30,6 +29,7 @@ from tiergate_gateway.errors import (
     OverloadedError,
 )
 from tiergate_gateway.health import HealthBook
+from tiergate_gateway.http11 import HttpError, Pool
 from tiergate_gateway.limits import Limits
 from tiergate_gateway.protocol import ParsedRequest, sse_error_event
 from tiergate_gateway.registry import SnapshotStore
@@ -81,7 +81,7 @@ class Dispatcher:
     def __init__(
         self,
         store: SnapshotStore,
-        client: aiohttp.ClientSession,
+        client: Pool,
         *,
         health: HealthBook | None = None,
         limits: Limits | None = None,
@@ -316,7 +316,7 @@ class Dispatcher:
                 yield rest
             if not tap.done:
                 raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended without [DONE]")
-        except (aiohttp.ClientError, OSError, TimeoutError, AttemptFailure) as exc:
+        except (HttpError, OSError, TimeoutError, AttemptFailure) as exc:
             result, error_type = "StreamBroken", type(exc).__name__
             await self._failed(step.tier, None)
             log.warning("stream from tier %s broke after the first byte: %s", step.tier.name, error_type)

@@ -1,12 +1,11 @@
-"""HTTP to the tiers: one pooled aiohttp session, failures mapped to fallback reasons.
+"""HTTP to the tiers: one keep-alive pool (`http11.py`), failures mapped to fallback reasons.
 
 This is the only module that talks to model servers. Everything it raises is an
 `AttemptFailure` (move on to the next tier) or an `UpstreamClientError` (the request
 itself is wrong; tell the client). Messages name the tier, never its URL or key.
 
-aiohttp rather than httpx: on our 2-core machines the same loop of pooled POSTs did
-about 4,300-9,700 requests/s with aiohttp against 550-570 with httpx (see
-docs/decisions.md); the client is the largest cost on the gateway's hot path.
+The client went httpx -> aiohttp -> our own small HTTP/1.1 client, each step measured on
+these 2-core machines (docs/decisions.md): the client was the largest cost on the hot path.
 """
 
 from __future__ import annotations
@@ -14,14 +13,12 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-import aiohttp
-from multidict import CIMultiDictProxy
-
+from tiergate_gateway.http11 import HttpError, InvalidHeaderError, InvalidResponseError, Pool, Response
 from tiergate_gateway.views import TierView
 
 _PATHS: Final = {"chat": "/chat/completions", "completions": "/completions"}
@@ -73,7 +70,7 @@ class Reply:
 class StreamHandle:
     """An open stream whose first chunk has already arrived."""
 
-    response: aiohttp.ClientResponse
+    response: Response
     first_chunk: bytes
     rest: AsyncIterator[bytes]
     ttft_ms: float
@@ -84,32 +81,19 @@ class StreamHandle:
         After `[DONE]` the chunked body's terminator may still be on its way: wait for it briefly,
         so the pooled connection is reused instead of a new one being opened for the next request.
         """
-        content = self.response.content
-        if finished and not content.at_eof():
+        response = self.response
+        if finished and not response.at_eof():
             try:
                 async with asyncio.timeout(1.0):
-                    await content.read()
-            except (TimeoutError, aiohttp.ClientError, OSError):
+                    await response.read()
+            except (TimeoutError, HttpError):
                 pass
-        if content.at_eof():
-            self.response.release()
-        else:
-            self.response.close()
+        response.release()
 
 
-Client = aiohttp.ClientSession
-
-
-def new_client(max_connections: int = 1000) -> aiohttp.ClientSession:
-    """The shared session: pooled keep-alive connections, timeouts set per attempt, no proxies from the env."""
-    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ttl_dns_cache=60)
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=None),
-        auto_decompress=False,
-        trust_env=False,
-        skip_auto_headers=("User-Agent",),
-    )
+def new_client(max_connections: int = 1000) -> Pool:
+    """The shared pool of keep-alive connections to the tiers (timeouts are set per attempt)."""
+    return Pool(max_connections=max_connections)
 
 
 def _headers(tier: TierView, extra: dict[str, str]) -> dict[str, str]:
@@ -119,8 +103,18 @@ def _headers(tier: TierView, extra: dict[str, str]) -> dict[str, str]:
     return headers
 
 
+def _failure(exc: HttpError | OSError) -> AttemptFailure:
+    """The fallback reason for a transport-level failure (the detail never names the URL)."""
+    if isinstance(exc, InvalidResponseError):
+        return AttemptFailure(FailureKind.INVALID_RESPONSE, "the answer is not valid HTTP")
+    if isinstance(exc, InvalidHeaderError):
+        detail = "the tier's request headers are invalid (a credential with a line break?)"
+        return AttemptFailure(FailureKind.UPSTREAM_REJECTED, detail)
+    return AttemptFailure(FailureKind.CONNECTION_ERROR, f"connection failed ({type(exc).__name__})")
+
+
 async def complete(
-    client: aiohttp.ClientSession,
+    client: Pool,
     tier: TierView,
     endpoint: str,
     body: bytes,
@@ -132,20 +126,28 @@ async def complete(
     """Send a non-streaming request; raise AttemptFailure or UpstreamClientError."""
     url = f"{tier.url}{_PATHS[endpoint]}"
     started = time.perf_counter()
+    response: Response | None = None
     try:
-        async with asyncio.timeout(timeout), client.post(url, data=body, headers=_headers(tier, headers)) as response:
+        async with asyncio.timeout(timeout):
+            response = await client.post(url, body, _headers(tier, headers))
             content = await _read_limited(response, max_bytes)
+        response.release()
     except TimeoutError:
+        _close(response)
         raise AttemptFailure(FailureKind.TIMEOUT, f"no answer within {timeout:g}s") from None
-    except (aiohttp.ClientError, OSError) as exc:
-        raise AttemptFailure(FailureKind.CONNECTION_ERROR, _network_detail(exc)) from None
+    except (HttpError, OSError) as exc:
+        _close(response)
+        raise _failure(exc) from None
+    except BaseException:
+        _close(response)
+        raise
     elapsed_ms = (time.perf_counter() - started) * 1000
     _raise_for_status(response.status, response.headers, content)
     return Reply(content, response.headers.get("content-type", "application/json"), elapsed_ms)
 
 
 async def open_stream(
-    client: aiohttp.ClientSession,
+    client: Pool,
     tier: TierView,
     endpoint: str,
     body: bytes,
@@ -156,44 +158,45 @@ async def open_stream(
     """Open a stream and wait for its first chunk, so a failure before it can still fall back."""
     url = f"{tier.url}{_PATHS[endpoint]}"
     started = time.perf_counter()
-    response: aiohttp.ClientResponse | None = None
-    per_read = aiohttp.ClientTimeout(total=None, sock_read=read_timeout or tier.timeout_seconds)
+    response: Response | None = None
     try:
         async with asyncio.timeout(timeout):
-            response = await client.post(
-                url, data=body, headers=_headers(tier, {**headers, "accept": "text/event-stream"}), timeout=per_read
-            )
+            response = await client.post(url, body, _headers(tier, {**headers, "accept": "text/event-stream"}))
             if response.status != 200:
                 content = await response.read()
                 response.release()
                 _raise_for_status(response.status, response.headers, content)
-            rest = response.content.iter_any()
-            first = b""
-            while not first:
-                first = await anext(rest)
+            first = await response.read_chunk()
+            if not first:
+                raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended before its first event")
     except TimeoutError:
         _close(response)
         raise AttemptFailure(FailureKind.TIMEOUT, f"no first byte within {timeout:g}s") from None
-    except StopAsyncIteration:
+    except (HttpError, OSError) as exc:
         _close(response)
-        raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended before its first event") from None
-    except (aiohttp.ClientError, OSError) as exc:
-        _close(response)
-        raise AttemptFailure(FailureKind.CONNECTION_ERROR, _network_detail(exc)) from None
-    except BaseException:  # cancelled by a client that went away: never leak the connection
+        raise _failure(exc) from None
+    except BaseException:  # cancelled by a client that went away, or a refused answer: never leak the connection
         _close(response)
         raise
+    rest = _rest(response, read_timeout or tier.timeout_seconds)
     return StreamHandle(response, first, rest, (time.perf_counter() - started) * 1000)
 
 
-async def _read_limited(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+async def _rest(response: Response, read_timeout: float) -> AsyncIterator[bytes]:
+    """The stream's remaining chunks; a silence longer than `read_timeout` is a TimeoutError."""
+    while chunk := await response.read_chunk(read_timeout):
+        yield chunk
+
+
+async def _read_limited(response: Response, max_bytes: int) -> bytes:
     """The body, or an InvalidResponse failure as soon as it is larger than `max_bytes`."""
     too_big = AttemptFailure(FailureKind.INVALID_RESPONSE, f"the answer is larger than {max_bytes} bytes")
-    if response.content_length is not None and response.content_length > max_bytes:
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise too_big
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.content.iter_any():
+    while chunk := await response.read_chunk():
         size += len(chunk)
         if size > max_bytes:
             raise too_big
@@ -201,12 +204,12 @@ async def _read_limited(response: aiohttp.ClientResponse, max_bytes: int) -> byt
     return b"".join(chunks)
 
 
-def _close(response: aiohttp.ClientResponse | None) -> None:
+def _close(response: Response | None) -> None:
     if response is not None:
         response.close()
 
 
-def _raise_for_status(status: int, headers: CIMultiDictProxy[str], content: bytes) -> None:
+def _raise_for_status(status: int, headers: Mapping[str, str], content: bytes) -> None:
     if status < 300:
         return
     if status == 429:
@@ -233,8 +236,3 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
             return None
         seconds = parsed.timestamp() - (now if now is not None else time.time())
     return max(0.0, min(seconds, 3600.0))
-
-
-def _network_detail(exc: BaseException) -> str:
-    # The exception text can contain the URL; say only what kind of failure it was.
-    return f"connection failed ({type(exc).__name__})"

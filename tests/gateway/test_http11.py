@@ -1,0 +1,370 @@
+"""The upstream HTTP/1.1 client against real sockets on loopback, scripted byte by byte."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from tiergate_gateway.http11 import (
+    _PAUSE_ABOVE,
+    ConnectError,
+    InvalidHeaderError,
+    InvalidResponseError,
+    Pool,
+    ServerDisconnectedError,
+)
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+
+
+class Server:
+    """A loopback server whose connection handler is the test's script; counts connections and requests."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/v1/chat/completions"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+        request = head + await reader.readexactly(length)
+        self.requests.append(request)
+        return request
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Callable[[Server], Handler]], Awaitable[Server]]]:
+    servers: list[Server] = []
+
+    async def start(script: Callable[[Server], Handler]) -> Server:
+        holder = Server(lambda r, w: asyncio.sleep(0))
+        holder.handler = script(holder)
+        holder.server = await asyncio.start_server(holder._serve, "127.0.0.1", 0)
+        servers.append(holder)
+        return holder
+
+    yield start
+    for server in servers:
+        assert server.server is not None
+        server.server.close()
+
+
+def keep_alive(answer: bytes) -> Callable[[Server], Handler]:
+    """Answer every request on a connection with `answer`, keeping it open."""
+
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await server.read_request(reader)
+                writer.write(answer)
+                await writer.drain()
+
+        return handle
+
+    return script
+
+
+async def test_sends_one_request_with_host_length_and_headers_and_reads_the_answer(serve) -> None:
+    server = await serve(keep_alive(OK))
+    pool = Pool()
+    response = await pool.post(server.url, b'{"a":1}', {"authorization": "Bearer k", "x-extra": "1"})
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/json"
+    assert await response.read() == b"{}"
+    response.release()
+    request = server.requests[0]
+    assert request.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    assert b"\r\nhost: 127.0.0.1:" in request and b"\r\ncontent-length: 7\r\n" in request
+    assert b"\r\nauthorization: Bearer k\r\n" in request and request.endswith(b'\r\n\r\n{"a":1}')
+    await pool.close()
+
+
+async def test_reuses_a_released_connection(serve) -> None:
+    server = await serve(keep_alive(OK))
+    pool = Pool()
+    for _ in range(5):
+        response = await pool.post(server.url, b"{}", {})
+        assert await response.read() == b"{}"
+        response.release()
+    assert server.connections == 1 and len(server.requests) == 5
+    await pool.close()
+
+
+async def test_an_answer_not_read_to_its_end_closes_its_connection(serve) -> None:
+    server = await serve(keep_alive(OK))
+    pool = Pool()
+    response = await pool.post(server.url, b"{}", {})
+    response.release()  # body never read: the connection is not in a known state
+    again = await pool.post(server.url, b"{}", {})
+    assert await again.read() == b"{}"
+    again.release()
+    assert server.connections == 2
+    await pool.close()
+
+
+async def test_streams_chunked_bodies_as_they_arrive(serve) -> None:
+    gate = asyncio.Event()
+
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+            await writer.drain()
+            await gate.wait()
+            writer.write(b"6\r\n world\r\n0\r\n\r\n")
+            await writer.drain()
+            await reader.read()
+
+        return handle
+
+    server = await serve(script)
+    pool = Pool()
+    response = await pool.post(server.url, b"{}", {})
+    assert await response.read_chunk() == b"hello"  # before the rest was even sent
+    gate.set()
+    assert await response.read() == b" world"
+    assert response.at_eof()
+    response.release()
+    assert pool.open_connections == 1
+    await pool.close()
+
+
+async def test_a_body_without_length_ends_when_the_server_closes(serve) -> None:
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nall of it")
+
+        return handle
+
+    server = await serve(script)
+    pool = Pool()
+    response = await pool.post(server.url, b"{}", {})
+    assert await response.read() == b"all of it"
+    response.release()
+    assert pool.open_connections == 0
+    await pool.close()
+
+
+async def test_a_cut_body_is_a_server_disconnect(serve) -> None:
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this")
+
+        return handle
+
+    server = await serve(script)
+    pool = Pool()
+    response = await pool.post(server.url, b"{}", {})
+    with pytest.raises(ServerDisconnectedError):
+        await response.read()
+    response.release()
+    await pool.close()
+
+
+async def test_garbage_is_an_invalid_response(serve) -> None:
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"this is not http at all\r\n\r\n")
+            await reader.read()
+
+        return handle
+
+    server = await serve(script)
+    pool = Pool()
+    with pytest.raises(InvalidResponseError):
+        await pool.post(server.url, b"{}", {})
+    assert pool.open_connections == 0
+    await pool.close()
+
+
+async def test_retries_once_when_an_idle_connection_was_closed_by_the_server(serve) -> None:
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(OK)
+            await writer.drain()
+            # Then the server drops the idle connection without reading the next request.
+
+        return handle
+
+    server = await serve(script)
+    pool = Pool()
+    first = await pool.post(server.url, b"{}", {})
+    assert await first.read() == b"{}"
+    first.release()
+    second = await pool.post(server.url, b"{}", {})
+    assert await second.read() == b"{}"
+    second.release()
+    assert server.connections == 2 and len(server.requests) == 2
+    await pool.close()
+
+
+async def test_idle_connections_expire_before_the_usual_server_keep_alive(serve) -> None:
+    server = await serve(keep_alive(OK))
+    pool = Pool(idle_seconds=0.05)
+    for _ in range(2):
+        response = await pool.post(server.url, b"{}", {})
+        await response.read()
+        response.release()
+        await asyncio.sleep(0.1)
+    assert server.connections == 2
+    await pool.close()
+
+
+async def test_a_caller_that_gives_up_closes_the_connection(serve) -> None:
+    closed = asyncio.Event()
+
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            await reader.read()  # never answers; returns when the client closes
+            closed.set()
+
+        return handle
+
+    server = await serve(script)
+    pool = Pool()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):
+            await pool.post(server.url, b"{}", {})
+    await asyncio.wait_for(closed.wait(), 5)
+    assert pool.open_connections == 0
+    await pool.close()
+
+
+async def test_a_silent_stream_times_out_per_read(serve) -> None:
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            await reader.read()
+
+        return handle
+
+    server = await serve(script)
+    pool = Pool()
+    response = await pool.post(server.url, b"{}", {})
+    with pytest.raises(TimeoutError):
+        await response.read_chunk(timeout=0.05)
+    response.close()
+    await pool.close()
+
+
+async def test_a_reader_that_lags_keeps_memory_bounded_and_still_gets_every_byte(serve) -> None:
+    body = bytes(range(256)) * 65_536  # 16 MiB, far past the pause threshold
+
+    server = await serve(keep_alive(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body) + body))
+    pool = Pool()
+    response = await pool.post(server.url, b"{}", {})
+    await asyncio.sleep(0.3)  # not reading: the client stops reading the socket instead of buffering it all
+    assert response._buffered <= _PAUSE_ABOVE + 1024 * 1024
+    received = bytearray()
+    while chunk := await response.read_chunk():
+        received += chunk
+        await asyncio.sleep(0)  # a slow reader
+    assert bytes(received) == body
+    response.release()
+    await pool.close()
+
+
+async def test_skips_interim_answers(serve) -> None:
+    server = await serve(keep_alive(b"HTTP/1.1 100 Continue\r\n\r\n" + OK))
+    pool = Pool()
+    response = await pool.post(server.url, b"{}", {})
+    assert response.status == 200 and await response.read() == b"{}"
+    response.release()
+    await pool.close()
+
+
+async def test_refuses_header_values_with_line_breaks(serve) -> None:
+    server = await serve(keep_alive(OK))
+    pool = Pool()
+    with pytest.raises(InvalidHeaderError) as error:
+        await pool.post(server.url, b"{}", {"authorization": "Bearer secret\n"})
+    assert "secret" not in str(error.value)
+    assert server.requests == []
+    await pool.close()
+
+
+async def test_connection_refused_is_a_connect_error() -> None:
+    pool = Pool()
+    with pytest.raises(ConnectError) as error:
+        await pool.post("http://127.0.0.1:9/v1/chat/completions", b"{}", {})
+    assert "127.0.0.1" not in str(error.value)
+    assert pool.open_connections == 0
+    await pool.close()
+
+
+async def test_waits_for_a_free_connection_at_the_limit(serve) -> None:
+    server = await serve(keep_alive(OK))
+    pool = Pool(max_connections=1)
+    first = await pool.post(server.url, b"{}", {})
+    second = asyncio.ensure_future(pool.post(server.url, b"{}", {}))
+    await asyncio.sleep(0.05)
+    assert not second.done()
+    assert await first.read() == b"{}"
+    first.release()
+    response = await asyncio.wait_for(second, 5)
+    assert await response.read() == b"{}"
+    response.release()
+    assert server.connections == 1
+    await pool.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+async def test_speaks_tls_and_checks_the_certificate(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    holder = Server(lambda r, w: asyncio.sleep(0))
+    holder.handler = keep_alive(OK)(holder)
+    server = await asyncio.start_server(holder._serve, "localhost", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        trusting = Pool(ssl_context=ssl.create_default_context(cafile=str(cert)))
+        response = await trusting.post(f"https://localhost:{port}/v1/chat/completions", b"{}", {})
+        assert response.status == 200 and await response.read() == b"{}"
+        response.release()
+        await trusting.close()
+        assert b"\r\nhost: localhost:%d\r\n" % port in holder.requests[0]
+
+        default = Pool()  # the system's CAs do not know this certificate
+        with pytest.raises(ConnectError):
+            await default.post(f"https://localhost:{port}/v1/chat/completions", b"{}", {})
+        await default.close()
+    finally:
+        server.close()
