@@ -79,7 +79,9 @@ def tracer() -> trace.Tracer:
 
 
 def context_from(headers: Mapping[str, str]) -> Any:
-    """The caller's trace context from W3C `traceparent`/`tracestate` headers."""
+    """The caller's trace context from W3C `traceparent`/`tracestate`/`baggage` headers (None: there is none)."""
+    if "traceparent" not in headers and "baggage" not in headers:
+        return None  # the usual case; extracting nothing still cost ~3 us per request
     return extract(headers)
 
 

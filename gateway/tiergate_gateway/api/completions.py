@@ -74,7 +74,7 @@ def _deadline(request: Request) -> float | None:
 
 async def _complete(request: Request, endpoint: Endpoint) -> Response:
     dispatcher: Dispatcher = request.app.state.dispatcher
-    route = request.url.path
+    route = request.scope["path"]  # not request.url: building that URL object costs ~5 us per request
     span = tracer().start_span(
         f"POST {route}",
         context=context_from(request.headers),
