@@ -10,7 +10,9 @@ never the bottleneck). Rows, each measured with the same wrk script after a warm
 - TierGate, two workers, at 32;
 - TierGate, one worker, tracing every request (100% sampling, exported to a local OTLP sink);
 - LiteLLM's proxy, one worker, at 1 and 32 (when .venv-litellm exists);
-- streaming: time to first byte at concurrency 1, through the gateway vs direct;
+- a bare one-hop proxy (bench/hop_proxy.py) at concurrency 1: the floor any proxy pays;
+- streaming: time to first byte at concurrency 1, direct vs through the gateway vs through the
+  one-hop proxy, interleaved in rounds;
 - memory: the gateway's RSS after 50,000 and 100,000 requests (`--memory-requests`).
 
 Added latency is the gateway's percentile minus the direct one from the same run. Prints a
@@ -198,6 +200,32 @@ def _litellm(work: Path, upstream: str, master_key: str) -> Iterator[str | None]
         process.wait(30)
 
 
+@contextlib.contextmanager
+def _hop_proxy(work: Path, upstream: str) -> Iterator[str]:
+    """bench/hop_proxy.py in front of `upstream`: the floor that any proxy pays."""
+    port = free_port()
+    log = (work / f"hop-{port}.log").open("wb")
+    command = [sys.executable, str(ROOT / "bench" / "hop_proxy.py"), str(port), upstream]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.post(f"{url}/v1/chat/completions", json={**BODY, "model": MODEL}).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the one-hop proxy did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
 def _rss_mb(pid: int, field: str = "VmRSS") -> float:
     """Resident memory of a process and, when it has worker children, the largest of them."""
     best = 0.0
@@ -231,6 +259,29 @@ async def _ttfb(url: str, body: dict[str, Any], headers: dict[str, str], count: 
                 timings.append((time.perf_counter() - started) * 1000)
                 await response.read()
     return timings
+
+
+def _stream_ttfb(sim: SimProcess, gateway: GatewayProcess, hop: str, count: int) -> dict[str, Any]:
+    """First-byte times of sequential streams: direct, one bare hop, TierGate, interleaved in rounds.
+
+    Rounds (rather than all of one target, then the next) keep slow drifts of the machine from
+    landing on one target only.
+    """
+    body = {**BODY, "stream": True, "max_tokens": 64}
+    targets = {
+        "direct": (f"{sim.base_url}/chat/completions", {**body, "model": MODEL}, {}),
+        "hop": (f"{hop}/v1/chat/completions", {**body, "model": MODEL}, {}),
+        "tiergate": (f"{gateway.base_url}/chat/completions", body, HEADERS),
+    }
+    timings: dict[str, list[float]] = {name: [] for name in targets}
+    rounds = 3
+    for _ in range(rounds):
+        for name, (url, payload, headers) in targets.items():
+            timings[name] += asyncio.run(_ttfb(url, payload, headers, max(2, count // rounds)))
+    result: dict[str, Any] = {name: _percentiles(values) for name, values in timings.items()}
+    result["added_p50_ms"] = round(result["tiergate"]["p50"] - result["direct"]["p50"], 3)
+    result["hop_added_p50_ms"] = round(result["hop"]["p50"] - result["direct"]["p50"], 3)
+    return result
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -304,14 +355,17 @@ def _suite(args: argparse.Namespace, work: Path, sim: SimProcess, stream_sim: Si
         "rows": rows,
         "added": {},
     }
+    directs: dict[int, dict[str, float]] = {}
     with _gateway(work, "one", sim.base_url) as gateway:
         for connections in (1, 32):
-            direct = measure("direct", sim.url, direct_script, connections)
+            direct = directs[connections] = measure("direct", sim.url, direct_script, connections)
             through = measure("tiergate 1 worker", gateway.url, gateway_script, connections)
             report["added"][f"c{connections}"] = _pair(direct, through)
         report["gateway_rss_mb"] = round(_rss_mb(gateway.process.pid), 1)
         if args.memory_requests:
             report["memory"] = _memory(gateway, gateway_script, args.memory_requests)
+    with _hop_proxy(work, sim.base_url) as hop:
+        report["hop_added_c1"] = _pair(directs[1], measure("one-hop proxy (reference)", hop, gateway_script, 1))
     with _gateway(work, "two", sim.base_url, workers=2) as gateway:
         measure("tiergate 2 workers", gateway.url, gateway_script, 32)
     sink = _OtlpSink()
@@ -324,16 +378,8 @@ def _suite(args: argparse.Namespace, work: Path, sim: SimProcess, stream_sim: Si
         if litellm is not None:
             for connections in (1, 32):
                 measure("litellm 1 worker", litellm, plain_script, connections)
-    with _gateway(work, "stream", stream_sim.base_url) as gateway:
-        body = {**BODY, "stream": True, "max_tokens": 64}
-        direct = asyncio.run(
-            _ttfb(f"{stream_sim.base_url}/chat/completions", {**body, "model": MODEL}, {}, args.stream_requests)
-        )
-        through = asyncio.run(_ttfb(f"{gateway.base_url}/chat/completions", body, HEADERS, args.stream_requests))
-        report["stream_ttfb_ms"] = {"direct": _percentiles(direct), "tiergate": _percentiles(through)}
-        report["stream_ttfb_ms"]["added_p50_ms"] = round(
-            report["stream_ttfb_ms"]["tiergate"]["p50"] - report["stream_ttfb_ms"]["direct"]["p50"], 3
-        )
+    with _gateway(work, "stream", stream_sim.base_url) as gateway, _hop_proxy(work, stream_sim.base_url) as hop:
+        report["stream_ttfb_ms"] = _stream_ttfb(stream_sim, gateway, hop, args.stream_requests)
     report["machine"]["load_after"] = _load()
     return report
 
@@ -354,10 +400,13 @@ def _print(report: dict[str, Any]) -> None:
         print(
             f"added by the gateway at {label}: p50 {added['added_p50_ms']:.2f} ms, p99 {added['added_p99_ms']:.2f} ms"
         )
+    hop = report["hop_added_c1"]
+    print(f"added by a bare one-hop proxy at c1: p50 {hop['added_p50_ms']:.2f} ms, p99 {hop['added_p99_ms']:.2f} ms")
     ttfb = report["stream_ttfb_ms"]
     print(
         f"stream first byte: direct p50 {ttfb['direct']['p50']:.2f} ms, through TierGate p50 "
-        f"{ttfb['tiergate']['p50']:.2f} ms (added {ttfb['added_p50_ms']:.2f} ms; p99 {ttfb['tiergate']['p99']:.2f})"
+        f"{ttfb['tiergate']['p50']:.2f} ms (added {ttfb['added_p50_ms']:.2f} ms; p99 {ttfb['tiergate']['p99']:.2f}); "
+        f"through a bare one-hop proxy p50 {ttfb['hop']['p50']:.2f} ms (added {ttfb['hop_added_p50_ms']:.2f} ms)"
     )
     print(f"gateway RSS after the runs: {report['gateway_rss_mb']} MB")
     if "memory" in report:

@@ -43,9 +43,15 @@ def test_gateway_benchmark_runs(tmp_path: Path) -> None:
     subprocess.run(command, check=True, timeout=600, capture_output=True)
     report = json.loads(out.read_text())
     rows = {(row["row"], row["concurrency"]) for row in report["rows"]}
-    assert {("direct", 1), ("tiergate 1 worker", 32), ("tiergate 2 workers", 32), ("tiergate tracing 100%", 32)} <= rows
+    assert {
+        ("direct", 1),
+        ("tiergate 1 worker", 32),
+        ("tiergate 2 workers", 32),
+        ("tiergate tracing 100%", 32),
+        ("one-hop proxy (reference)", 1),
+    } <= rows
     assert all(row["errors"] == 0 for row in report["rows"])
-    assert report["stream_ttfb_ms"]["tiergate"]["p50"] > 0
+    assert report["stream_ttfb_ms"]["tiergate"]["p50"] > 0 and report["stream_ttfb_ms"]["hop"]["p50"] > 0
 
 
 @pytest.mark.slow
