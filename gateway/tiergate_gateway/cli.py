@@ -77,7 +77,7 @@ def run_gateway(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
+        http="tiergate_gateway.serverproto:CoalescingHttpToolsProtocol",
         access_log=False,
         log_level=args.log_level,
         log_config=None,
