@@ -290,14 +290,18 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 def _memory(gateway: GatewayProcess, script: Path, total: int) -> dict[str, float]:
-    """Drive `total` requests through the gateway in wrk rounds; RSS after half and after all."""
-    done, half_rss = 0.0, 0.0
+    """Drive `total` requests through the gateway in short wrk rounds; RSS after half and after all.
+
+    Rounds of 2 s (about 10,000 requests here) keep the two readings close to half and to `total`.
+    """
+    done, half_rss, half_at = 0.0, 0.0, 0.0
     while done < total:
-        done += run_wrk(gateway.url, script, 32, 10)["requests"]
+        done += run_wrk(gateway.url, script, 32, 2)["requests"]
         if not half_rss and done >= total / 2:
-            half_rss = _rss_mb(gateway.process.pid)
+            half_rss, half_at = _rss_mb(gateway.process.pid), done
     return {
         "requests": done,
+        "requests_at_half": half_at,
         "rss_mb_at_half": round(half_rss, 1),
         "rss_mb_at_end": round(_rss_mb(gateway.process.pid), 1),
     }
@@ -412,8 +416,8 @@ def _print(report: dict[str, Any]) -> None:
     if "memory" in report:
         memory = report["memory"]
         print(
-            f"memory: {memory['requests']:.0f} requests; RSS {memory['rss_mb_at_half']} MB at half, "
-            f"{memory['rss_mb_at_end']} MB at the end"
+            f"memory: RSS {memory['rss_mb_at_half']} MB after {memory['requests_at_half']:,.0f} requests, "
+            f"{memory['rss_mb_at_end']} MB after {memory['requests']:,.0f}"
         )
     litellm = [r for r in report["rows"] if r["row"].startswith("litellm") and r["concurrency"] == 32]
     ours = [r for r in report["rows"] if r["row"] == "tiergate 1 worker" and r["concurrency"] == 32]
