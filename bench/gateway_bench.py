@@ -185,19 +185,25 @@ def _litellm(work: Path, upstream: str, master_key: str) -> Iterator[str | None]
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                auth = {"authorization": f"Bearer {master_key}"}
-                if httpx.post(f"{url}/v1/chat/completions", json=BODY, headers=auth, timeout=5).status_code == 200:
-                    break
-            if process.poll() is not None:
-                raise RuntimeError("LiteLLM exited; see litellm.log")
-            time.sleep(0.5)
+        _wait_answering(url, BODY, {"authorization": f"Bearer {master_key}"}, process, 120, "LiteLLM (see litellm.log)")
         yield url
     finally:
         process.terminate()
         process.wait(30)
+
+
+def _wait_answering(
+    url: str, body: dict[str, Any], headers: dict[str, str], process: subprocess.Popen[bytes], seconds: float, name: str
+) -> None:
+    """Poll a chat completion at `url` until it answers 200; fail if `process` exits or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=5).status_code == 200:
+                return
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start")
+        time.sleep(0.2)
 
 
 @contextlib.contextmanager
@@ -209,16 +215,7 @@ def _hop_proxy(work: Path, upstream: str) -> Iterator[str]:
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.post(f"{url}/v1/chat/completions", json={**BODY, "model": MODEL}).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the one-hop proxy did not start")
-            time.sleep(0.1)
+        _wait_answering(url, {**BODY, "model": MODEL}, {}, process, 20, "the one-hop proxy")
         yield url
     finally:
         process.terminate()
