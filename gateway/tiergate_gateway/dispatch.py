@@ -307,10 +307,13 @@ class Dispatcher:
             first = tap.feed(handle.first_chunk)
             if first:
                 yield first
-            async for chunk in handle.rest:
-                out = tap.feed(chunk)
-                if out:
-                    yield out
+            if not tap.done:  # after [DONE] the answer is whole; aclose() waits briefly for the body's end
+                async for chunk in handle.rest:
+                    out = tap.feed(chunk)
+                    if out:
+                        yield out
+                    if tap.done:
+                        break
             rest = tap.flush()
             if rest:
                 yield rest

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,15 @@ import httptools
 
 _PAUSE_ABOVE: Final = 512 * 1024
 """Buffered answer bytes at which reading from the socket pauses until the caller catches up."""
+_STALE_WINDOW: Final = 0.05
+"""A reused connection lost this soon after the write, with nothing received, was closed by the
+server while idle (the keep-alive race); later, the server may have started on the request."""
+
+
+_SAFE_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP token (RFC 9110 field name)."""
+_UNSAFE_VALUE: Final = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
+"""Control characters (line breaks, NUL) and anything outside latin-1 that cannot go on the wire."""
 
 
 class HttpError(Exception):
@@ -48,6 +58,10 @@ class InvalidHeaderError(HttpError):
     """A request header name or value would break the request (a line break in a credential, say)."""
 
 
+class InvalidUrlError(HttpError):
+    """The URL is not an absolute http(s) URL with a valid host and port."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Target:
     """Where a URL points: the pool key, the Host header and the path."""
@@ -59,11 +73,15 @@ class _Target:
 
 @functools.lru_cache(maxsize=4096)
 def _target(url: str) -> _Target:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise InvalidUrlError("the URL is not valid") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("only absolute http(s) URLs are supported")
+        raise InvalidUrlError("only absolute http(s) URLs are supported")
     default = 443 if parts.scheme == "https" else 80
-    port = parts.port or default
+    port = port or default
     host = parts.hostname
     shown = f"[{host}]" if ":" in host else host
     host_header = shown if port == default else f"{shown}:{port}"
@@ -76,8 +94,9 @@ def _target(url: str) -> _Target:
 def _head(method: str, target: _Target, headers: Mapping[str, str], length: int) -> bytes:
     lines = [f"{method} {target.path} HTTP/1.1\r\nhost: {target.host_header}\r\ncontent-length: {length}\r\n"]
     for name, value in headers.items():
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
-            raise InvalidHeaderError(f"request header {name.split(':')[0]!r} contains a line break or colon")
+        if not _SAFE_NAME.fullmatch(name) or _UNSAFE_VALUE.search(value):
+            # Never the value itself in the message: it may be a credential.
+            raise InvalidHeaderError(f"request header {_SAFE_NAME.sub('', name)[:40]!r} has characters HTTP forbids")
         lines.append(f"{name}: {value}\r\n")
     lines.append("\r\n")
     return "".join(lines).encode("latin-1")
@@ -98,6 +117,8 @@ class Response:
         self._waiter: asyncio.Future[None] | None = None
         self._received_any = False
         self._released = False
+        self._sent_at = connection.loop.time()
+        self._lost_at: float | None = None
 
     # -- what the caller uses
 
@@ -174,11 +195,17 @@ class Response:
     def _fail(self, error: HttpError) -> None:
         if self._complete:
             return
+        if self._lost_at is None:
+            self._lost_at = self._connection.loop.time()
         self._error = error
         if not self._headers_ready.done():
             self._headers_ready.set_exception(error)
             self._headers_ready.exception()  # retrieved: a caller that left must not log it
         self._wake()
+
+    def _lost_before_the_server_could_start(self) -> bool:
+        """Nothing received and lost right after the write: the server had closed this idle connection."""
+        return not self._received_any and self._lost_at is not None and self._lost_at - self._sent_at <= _STALE_WINDOW
 
     def _ends_at_close(self) -> bool:
         """A body without length or chunking runs until the server closes the connection."""
@@ -235,13 +262,21 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         response = self.response
         if response is not None and not response._complete:
-            if response._headers_ready.done() and response._error is None and response._ends_at_close():
+            clean = exc is None
+            if clean and response._headers_ready.done() and response._error is None and response._ends_at_close():
                 response._on_complete()
             else:
                 response._fail(ServerDisconnectedError("the server closed the connection before answering"))
         self.pool._forget(self)
 
     # -- httptools callbacks
+
+    def on_message_begin(self) -> None:
+        response = self.response
+        if response is not None and response._complete:
+            # More bytes after the answer we asked for: never parse them into it, never reuse this.
+            self.keep_alive = False
+            raise InvalidResponseError("bytes after the end of the answer")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self.response is not None
@@ -296,7 +331,11 @@ class _Connection(asyncio.Protocol):
             self.closed = True
             self.keep_alive = False
             if self.transport is not None:
-                self.transport.close()
+                response = self.response
+                if response is not None and not response._complete:
+                    self.transport.abort()  # mid-exchange: drop unsent bytes, let the server see us leave now
+                else:
+                    self.transport.close()
             self.pool._forget(self)
 
 
@@ -333,7 +372,7 @@ class Pool:
                 await response._headers_ready
             except ServerDisconnectedError:
                 connection.close()
-                if reused and attempt == 1 and not response._received_any:
+                if reused and attempt == 1 and response._lost_before_the_server_could_start():
                     continue  # the server had closed this idle connection; the request never reached it
                 raise
             except BaseException:
@@ -369,6 +408,10 @@ class Pool:
             self._waiters.append(waiter)
             try:
                 await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # woken, then cancelled before running: pass the turn on
+                raise
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)

@@ -22,6 +22,8 @@ from tiergate_gateway.http11 import HttpError, InvalidHeaderError, InvalidRespon
 from tiergate_gateway.views import TierView
 
 _PATHS: Final = {"chat": "/chat/completions", "completions": "/completions"}
+_MAX_ERROR_BYTES: Final = 1024 * 1024
+"""An error answer to a stream request is read whole (it is relayed or logged), up to this size."""
 
 
 class FailureKind(StrEnum):
@@ -82,13 +84,14 @@ class StreamHandle:
         so the pooled connection is reused instead of a new one being opened for the next request.
         """
         response = self.response
-        if finished and not response.at_eof():
-            try:
+        try:
+            if finished and not response.at_eof():
                 async with asyncio.timeout(1.0):
                     await response.read()
-            except (TimeoutError, HttpError):
-                pass
-        response.release()
+        except (TimeoutError, HttpError):
+            pass
+        finally:  # cancelled while draining, too: the connection is closed, never left open
+            response.release()
 
 
 def new_client(max_connections: int = 1000) -> Pool:
@@ -163,7 +166,7 @@ async def open_stream(
         async with asyncio.timeout(timeout):
             response = await client.post(url, body, _headers(tier, {**headers, "accept": "text/event-stream"}))
             if response.status != 200:
-                content = await response.read()
+                content = await _read_limited(response, _MAX_ERROR_BYTES)
                 response.release()
                 _raise_for_status(response.status, response.headers, content)
             first = await response.read_chunk()
@@ -217,6 +220,8 @@ def _raise_for_status(status: int, headers: Mapping[str, str], content: bytes) -
         raise AttemptFailure(FailureKind.RATE_LIMITED, "rate limited (429)", status=status, retry_after=retry_after)
     if status >= 500:
         raise AttemptFailure(FailureKind.SERVER_ERROR, f"server error ({status})", status=status)
+    if status == 408:  # the server gave up waiting for us (often a keep-alive race): not the client's fault
+        raise AttemptFailure(FailureKind.TIMEOUT, "the tier timed out the request (408)", status=status)
     if status in (401, 403, 404):
         raise AttemptFailure(FailureKind.UPSTREAM_REJECTED, f"tier refused the request ({status})", status=status)
     raise UpstreamClientError(status, content, headers.get("content-type", "application/json"))

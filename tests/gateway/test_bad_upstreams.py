@@ -27,6 +27,12 @@ MODES = {
         "text/event-stream",
     ),
     "html-500": (500, b"<html>internal error at 10.0.0.7</html>", "text/html"),
+    "request-timeout-408": (408, b'{"error": {"message": "idle connection timed out"}}', "application/json"),
+    "done-then-cut": (
+        200,
+        b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}\n\ndata: [DONE]\n\n',
+        "text/event-stream",
+    ),
 }
 
 
@@ -36,6 +42,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         status, body, content_type = MODES[type(self).mode]
+        if type(self).mode == "done-then-cut":  # a whole SSE answer, then the connection drops before the body's end
+            self.send_response(status)
+            self.send_header("content-type", content_type)
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(body), body))
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.send_response(status)
         self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(body)))
@@ -79,6 +94,7 @@ def gateway_over_bad(
         ("error-body", "InvalidResponse"),
         ("huge", "InvalidResponse"),
         ("html-500", "ServerError"),
+        ("request-timeout-408", "Timeout"),
     ],
 )
 def test_misbehaving_primary_falls_back_without_leaking_it(
@@ -104,3 +120,17 @@ def test_truncated_stream_after_first_byte_ends_with_an_error_event(
     assert response.status_code == 200
     assert b'"Hel"' in response.content
     assert b'"error"' in response.content and response.content.endswith(b"data: [DONE]\n\n")
+
+
+def test_a_whole_stream_whose_connection_drops_before_the_body_end_is_not_reported_broken(
+    gateway_over_bad: tuple[GatewayProcess, type[_Handler]],
+) -> None:
+    gateway, handler = gateway_over_bad
+    handler.mode = "done-then-cut"
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions", json={**BODY, "stream": True}, headers=CHAT, timeout=30
+    )
+    assert response.status_code == 200 and response.headers["x-tiergate-tier"] == "remote-a"
+    assert b'"Hi"' in response.content and b'"error"' not in response.content
+    assert response.content.count(b"[DONE]") == 1
+    assert "broke after the first byte" not in gateway.logs()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import socket
 import ssl
+import struct
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -16,9 +19,11 @@ from tiergate_gateway.http11 import (
     ConnectError,
     InvalidHeaderError,
     InvalidResponseError,
+    InvalidUrlError,
     Pool,
     ServerDisconnectedError,
 )
+from tiergate_gateway.upstream import StreamHandle, _rest
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
@@ -368,3 +373,153 @@ async def test_speaks_tls_and_checks_the_certificate(tmp_path: Path) -> None:
         await default.close()
     finally:
         server.close()
+
+
+async def test_a_request_the_server_started_on_is_never_sent_twice(serve) -> None:
+    """Only the keep-alive race is retried: a server that read the request and then died is not."""
+
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(OK)
+            await writer.drain()
+            await server.read_request(reader)
+            await asyncio.sleep(0.3)  # working on it... then the worker dies without answering
+
+        return handle
+
+    server = await serve(script)
+    pool = Pool()
+    first = await pool.post(server.url, b"{}", {})
+    await first.read()
+    first.release()
+    with pytest.raises(ServerDisconnectedError):
+        await pool.post(server.url, b'{"n":2}', {})
+    assert len(server.requests) == 2 and server.connections == 1
+    await pool.close()
+
+
+async def test_a_waiter_cancelled_after_being_woken_passes_its_turn_on(serve) -> None:
+    server = await serve(keep_alive(OK))
+    pool = Pool(max_connections=1)
+    first = await pool.post(server.url, b"{}", {})
+    await first.read()
+    cancelled = asyncio.ensure_future(pool.post(server.url, b"{}", {}))
+    patient = asyncio.ensure_future(pool.post(server.url, b"{}", {}))
+    await asyncio.sleep(0.05)
+    first.release()  # wakes the first waiter...
+    cancelled.cancel()  # ...whose own timeout fires in the same loop turn
+    response = await asyncio.wait_for(patient, 2)
+    assert await response.read() == b"{}"
+    response.release()
+    await pool.close()
+
+
+@pytest.mark.parametrize("value", ["Bearer sk-\u2019secret", "Bearer sk-secret\x00", "Bearer sk-\u200bsecret"])
+async def test_refuses_header_values_that_cannot_go_on_the_wire_without_showing_them(serve, value: str) -> None:
+    server = await serve(keep_alive(OK))
+    pool = Pool()
+    with pytest.raises(InvalidHeaderError) as error:
+        await pool.post(server.url, b"{}", {"authorization": value})
+    assert "secret" not in str(error.value) and error.value.__cause__ is None and error.value.__context__ is None
+    await pool.close()
+
+
+async def test_a_malformed_url_is_an_http_error() -> None:
+    pool = Pool()
+    for url in ("http://127.0.0.1:99999/v1", "ftp://example/v1", "/relative"):
+        with pytest.raises(InvalidUrlError):
+            await pool.post(url, b"{}", {})
+    await pool.close()
+
+
+async def test_bytes_after_the_answer_are_not_parsed_into_it_and_the_connection_is_dropped(serve) -> None:
+    extra = b"HTTP/1.1 500 Oops\r\ncontent-length: 5\r\n\r\nhello"
+    server = await serve(keep_alive(OK + extra))
+    pool = Pool()
+    response = await pool.post(server.url, b"{}", {})
+    assert response.status == 200 and await response.read() == b"{}"
+    await asyncio.sleep(0.05)
+    assert response.status == 200 and response.headers.get("content-length") == "2"
+    response.release()
+    assert pool.open_connections == 0
+    again = await pool.post(server.url, b"{}", {})
+    assert again.status == 200 and await again.read() == b"{}"
+    again.release()
+    await pool.close()
+
+
+async def test_a_body_without_length_cut_by_a_reset_is_not_complete(serve) -> None:
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\npartial")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            linger_zero = struct.pack("ii", 1, 0)  # close with a reset (RST), not a clean FIN
+            writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_zero)
+            writer.transport.abort()
+
+        return handle
+
+    server = await serve(script)
+    pool = Pool()
+    response = await pool.post(server.url, b"{}", {})
+    with pytest.raises(ServerDisconnectedError):
+        await response.read()
+    response.close()
+    await pool.close()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files through /proc")
+async def test_giving_up_mid_request_drops_the_unsent_body_at_once(serve) -> None:
+    """A stuck server that reads nothing: the socket closes now, not after the server drains our buffer."""
+    stuck = asyncio.Event()
+
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await stuck.wait()
+
+        return handle
+
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    server = await serve(script)
+    pool = Pool()
+    before = open_files()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2):
+            await pool.post(server.url, b"x" * (32 << 20), {})
+    await asyncio.sleep(0.1)
+    assert pool.open_connections == 0
+    assert open_files() - before <= 1  # the stuck server's end only; ours is gone
+    stuck.set()
+    await pool.close()
+
+
+async def test_cancelling_a_stream_while_it_drains_still_closes_its_connection(serve) -> None:
+    closed = asyncio.Event()
+
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\ne\r\ndata: [DONE]\n\n\r\n")
+            await writer.drain()
+            await reader.read()  # never sends the terminator; returns when the client leaves
+            closed.set()
+
+        return handle
+
+    server = await serve(script)
+    pool = Pool()
+    response = await pool.post(server.url, b"{}", {})
+    handle = StreamHandle(response, await response.read_chunk(), _rest(response, 5), 0.0)
+    draining = asyncio.ensure_future(handle.aclose(finished=True))
+    await asyncio.sleep(0.05)
+    draining.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await draining
+    await asyncio.wait_for(closed.wait(), 5)
+    assert pool.open_connections == 0
+    await pool.close()

@@ -45,7 +45,12 @@ class EventStreamResponse:
 
         watcher = asyncio.create_task(watch())
         try:
+            # Start the relay before anything can suspend: its clean-up (the upstream connection, the
+            # tier's slot, the accounting) runs only in a generator that has started.
+            first = await anext(self.chunks, b"")
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+            if first:
+                await send({"type": "http.response.body", "body": first, "more_body": True})
             async for chunk in self.chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
