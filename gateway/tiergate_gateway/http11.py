@@ -373,7 +373,10 @@ class Pool:
             except ServerDisconnectedError:
                 connection.close()
                 if reused and attempt == 1 and response._lost_before_the_server_could_start():
-                    continue  # the server had closed this idle connection; the request never reached it
+                    # The server had closed this idle connection; the request never reached it. Its
+                    # other idle connections are suspect too (a restart closes them all): start afresh.
+                    self._close_idle(target.origin)
+                    continue
                 raise
             except BaseException:
                 connection.close()  # cancelled or failed mid-exchange: never reuse it
@@ -441,6 +444,10 @@ class Pool:
         if self._ssl is None:
             self._ssl = ssl.create_default_context()
         return self._ssl
+
+    def _close_idle(self, origin: tuple[str, str, int]) -> None:
+        for connection in self._idle.pop(origin, []):
+            connection.close()
 
     def _evict_idle(self) -> bool:
         """Close one idle connection (of any origin) to make room; whether there was one."""
