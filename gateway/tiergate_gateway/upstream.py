@@ -106,14 +106,19 @@ def _headers(tier: TierView, extra: dict[str, str]) -> dict[str, str]:
     return headers
 
 
-def _failure(exc: HttpError | OSError) -> AttemptFailure:
-    """The fallback reason for a transport-level failure (the detail never names the URL)."""
+def _failure(exc: BaseException, timed_out: str) -> BaseException:
+    """What an attempt that ended with `exc` raises: a fallback reason for a transport failure
+    (the detail never names the URL), anything else as it is (refusals, cancellation)."""
+    if isinstance(exc, TimeoutError):
+        return AttemptFailure(FailureKind.TIMEOUT, timed_out)
     if isinstance(exc, InvalidResponseError):
         return AttemptFailure(FailureKind.INVALID_RESPONSE, "the answer is not valid HTTP")
     if isinstance(exc, InvalidHeaderError):
         detail = "the tier's request headers are invalid (a credential with a line break?)"
         return AttemptFailure(FailureKind.UPSTREAM_REJECTED, detail)
-    return AttemptFailure(FailureKind.CONNECTION_ERROR, f"connection failed ({type(exc).__name__})")
+    if isinstance(exc, (HttpError, OSError)):
+        return AttemptFailure(FailureKind.CONNECTION_ERROR, f"connection failed ({type(exc).__name__})")
+    return exc
 
 
 async def complete(
@@ -135,15 +140,9 @@ async def complete(
             response = await client.post(url, body, _headers(tier, headers))
             content = await _read_limited(response, max_bytes)
         response.release()
-    except TimeoutError:
+    except BaseException as exc:  # however the attempt ends, its connection is never leaked
         _close(response)
-        raise AttemptFailure(FailureKind.TIMEOUT, f"no answer within {timeout:g}s") from None
-    except (HttpError, OSError) as exc:
-        _close(response)
-        raise _failure(exc) from None
-    except BaseException:
-        _close(response)
-        raise
+        raise _failure(exc, f"no answer within {timeout:g}s") from None
     elapsed_ms = (time.perf_counter() - started) * 1000
     _raise_for_status(response.status, response.headers, content)
     return Reply(content, response.headers.get("content-type", "application/json"), elapsed_ms)
@@ -172,15 +171,9 @@ async def open_stream(
             first = await response.read_chunk()
             if not first:
                 raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended before its first event")
-    except TimeoutError:
+    except BaseException as exc:  # also a refused answer or a client that went away: never leak the connection
         _close(response)
-        raise AttemptFailure(FailureKind.TIMEOUT, f"no first byte within {timeout:g}s") from None
-    except (HttpError, OSError) as exc:
-        _close(response)
-        raise _failure(exc) from None
-    except BaseException:  # cancelled by a client that went away, or a refused answer: never leak the connection
-        _close(response)
-        raise
+        raise _failure(exc, f"no first byte within {timeout:g}s") from None
     rest = _rest(response, read_timeout or tier.timeout_seconds)
     return StreamHandle(response, first, rest, (time.perf_counter() - started) * 1000)
 

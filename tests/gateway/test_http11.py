@@ -95,6 +95,21 @@ def keep_alive(answer: bytes) -> Callable[[Server], Handler]:
     return script
 
 
+def answer_once(answer: bytes, *, then_close: bool) -> Callable[[Server], Handler]:
+    """Read one request and write `answer`; then close, or keep the connection until the client leaves."""
+
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(answer)
+            if not then_close:
+                await reader.read()
+
+        return handle
+
+    return script
+
+
 async def test_sends_one_request_with_host_length_and_headers_and_reads_the_answer(serve) -> None:
     server = await serve(keep_alive(OK))
     pool = Pool()
@@ -161,14 +176,7 @@ async def test_streams_chunked_bodies_as_they_arrive(serve) -> None:
 
 
 async def test_a_body_without_length_ends_when_the_server_closes(serve) -> None:
-    def script(server: Server) -> Handler:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await server.read_request(reader)
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nall of it")
-
-        return handle
-
-    server = await serve(script)
+    server = await serve(answer_once(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nall of it", then_close=True))
     pool = Pool()
     response = await pool.post(server.url, b"{}", {})
     assert await response.read() == b"all of it"
@@ -178,14 +186,7 @@ async def test_a_body_without_length_ends_when_the_server_closes(serve) -> None:
 
 
 async def test_a_cut_body_is_a_server_disconnect(serve) -> None:
-    def script(server: Server) -> Handler:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await server.read_request(reader)
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this")
-
-        return handle
-
-    server = await serve(script)
+    server = await serve(answer_once(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this", then_close=True))
     pool = Pool()
     response = await pool.post(server.url, b"{}", {})
     with pytest.raises(ServerDisconnectedError):
@@ -195,15 +196,7 @@ async def test_a_cut_body_is_a_server_disconnect(serve) -> None:
 
 
 async def test_garbage_is_an_invalid_response(serve) -> None:
-    def script(server: Server) -> Handler:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await server.read_request(reader)
-            writer.write(b"this is not http at all\r\n\r\n")
-            await reader.read()
-
-        return handle
-
-    server = await serve(script)
+    server = await serve(answer_once(b"this is not http at all\r\n\r\n", then_close=False))
     pool = Pool()
     with pytest.raises(InvalidResponseError):
         await pool.post(server.url, b"{}", {})
@@ -267,15 +260,7 @@ async def test_a_caller_that_gives_up_closes_the_connection(serve) -> None:
 
 
 async def test_a_silent_stream_times_out_per_read(serve) -> None:
-    def script(server: Server) -> Handler:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await server.read_request(reader)
-            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
-            await reader.read()
-
-        return handle
-
-    server = await serve(script)
+    server = await serve(answer_once(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", then_close=False))
     pool = Pool()
     response = await pool.post(server.url, b"{}", {})
     with pytest.raises(TimeoutError):
