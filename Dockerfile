@@ -44,7 +44,9 @@ RUN groupadd --system --gid 10001 tiergate \
 COPY --from=build /opt/tiergate /opt/tiergate
 USER 10001:10001
 WORKDIR /tmp
-# 8080 gateway, 8081 operator liveness, 9090 operator metrics, 8000 simulator.
+# 8080 gateway, 8081 operator liveness, 9090 operator metrics, 8000 simulator. The gateway and the
+# simulator bind 127.0.0.1 unless given --host 0.0.0.0, as the chart and the operator give it:
+#   docker run -p 8080:8080 tiergate:dev gateway --host 0.0.0.0 ...
 EXPOSE 8080 8081 9090 8000
 ENTRYPOINT ["tiergate"]
 CMD ["--help"]

@@ -27,7 +27,7 @@ def register(commands: _SubParsers) -> None:
     source.add_argument("--kube", action="store_true", help="Kubernetes mode (the default without --config-dir)")
     gateway.add_argument("--namespace", action="append", default=[], help="Kubernetes mode: namespace to watch")
     gateway.add_argument("--kubeconfig", type=Path, help="Kubernetes mode: kubeconfig file")
-    gateway.add_argument("--host", default="0.0.0.0", help="address to bind (default: %(default)s)")
+    gateway.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     gateway.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
     gateway.add_argument("--workers", type=int, default=1, help="worker processes (default: %(default)s)")
     gateway.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])

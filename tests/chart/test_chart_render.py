@@ -275,7 +275,8 @@ def test_operator_settings_become_its_environment(rendered: dict[str, Release]) 
 def test_gateway_runs_in_kubernetes_mode_with_auth(rendered: dict[str, Release]) -> None:
     release = rendered["default"]
     container = _container(release, "-gateway")
-    assert container["args"] == ["gateway", "--kube", "--port=8080", "--workers=1", "--log-level=info"]
+    args = ["gateway", "--kube", "--host=0.0.0.0", "--port=8080", "--workers=1", "--log-level=info"]
+    assert container["args"] == args
     env = _env(container)
     assert env["TIERGATE_AUTH_KEYS_FILE"] == "/etc/tiergate/auth/keys.yaml"
     assert env["TIERGATE_MAX_BODY_BYTES"] == "10485760"
@@ -287,6 +288,12 @@ def test_gateway_runs_in_kubernetes_mode_with_auth(rendered: dict[str, Release])
     assert keys == {"keys": [{"key": token, "tenant": "default", "policies": ["*"]}]}
     assert token.startswith("tg-") and len(token) == 43
     assert release.one("Service", "-gateway")["spec"]["type"] == "ClusterIP"
+
+
+@pytest.mark.parametrize("overlay_name", OVERLAYS)
+def test_gateway_listens_on_the_pod_ip(rendered: dict[str, Release], overlay_name: str) -> None:
+    """`tiergate gateway` binds 127.0.0.1 by default; the Service, the probes and kind's node port need the pod IP."""
+    assert "--host=0.0.0.0" in _container(rendered[overlay_name], "-gateway")["args"]
 
 
 def _b64(text: str) -> str:

@@ -102,6 +102,7 @@ def test_gateway_args_parse_with_the_tiergate_cli(rendered: dict[str, Release]) 
     for name in ("default", "everything-on"):
         args = build_parser().parse_args(_args(rendered[name], "-gateway"))
         assert args.command == "gateway" and args.kube and args.port == 8080 and args.config_dir is None
+        assert args.host == "0.0.0.0"  # the CLI's default is loopback; the Service and probes need the pod IP
     namespaces = build_parser().parse_args(_args(rendered["everything-on"], "-gateway")).namespace
     assert namespaces == ["tiergate", "team-a"]
 
