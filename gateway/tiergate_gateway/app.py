@@ -16,13 +16,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
+from tiergate_gateway.accesslog import NAME as ACCESS_LOG_NAME
+from tiergate_gateway.accesslog import AccessLog
 from tiergate_gateway.api import completions, explain, health, models
 from tiergate_gateway.api import metrics as metrics_api
 from tiergate_gateway.auth import KeyStore
 from tiergate_gateway.background import cancel_and_wait
 from tiergate_gateway.budget import SpendBook
 from tiergate_gateway.dispatch import Dispatcher
-from tiergate_gateway.errors import GatewayError
+from tiergate_gateway.errors import SHOULD_RETRY_HEADER, GatewayError, InvalidRequestError
 from tiergate_gateway.fastpath import FastPath, error_response, internal_error_response
 from tiergate_gateway.health import BreakerSettings, HealthBook
 from tiergate_gateway.limits import Limits
@@ -56,6 +58,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.dispatcher = Dispatcher(
             store, client, health=health, limits=limits, state=state, max_response_bytes=settings.max_response_bytes
         )
+        app.state.access_log = _access_log(settings)
         tasks = [await _start_source(settings, store, state)]
         if keys is not None:
             keys.load()
@@ -66,6 +69,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await cancel_and_wait(tasks)
             await state.stop()
             await client.close()
+            app.state.access_log.flush()
             shutdown_tracing()
 
     app = FastAPI(
@@ -84,6 +88,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.include_router(module.router)
     _register_error_handlers(app)
     return app
+
+
+def _access_log(settings: GatewaySettings) -> AccessLog:
+    """The access log, on when its logger is enabled for INFO (`--log-level warning` turns it off)."""
+    enabled = settings.access_log and logging.getLogger(ACCESS_LOG_NAME).isEnabledFor(logging.INFO)
+    return AccessLog(enabled=enabled, sample=settings.access_log_sample, fmt=settings.log_format)
 
 
 def _breaker_settings(settings: GatewaySettings) -> BreakerSettings:
@@ -140,19 +150,17 @@ def _register_error_handlers(app: FastAPI) -> None:
         kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
         message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
         body = {"error": {"message": message, "type": kind, "param": None, "code": str(exc.status_code)}}
-        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        headers = {**(getattr(exc, "headers", None) or {}), SHOULD_RETRY_HEADER: "false"}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        body = {
-            "error": {
-                "message": str(exc.errors()[:3]),
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "invalid_request",
-            }
-        }
-        return JSONResponse(body, status_code=422)
+        # OpenAI answers a wrong field with 400 and the field's name in `param`, and so do we.
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
+        message = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in errors[:3])
+        return error_response(InvalidRequestError(message or "invalid request", param=".".join(location) or None))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

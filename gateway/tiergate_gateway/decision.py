@@ -88,6 +88,7 @@ def _direct_policy(tier: TierView) -> PolicyView:
             request_timeout_seconds=None,
             classifier_header=HEADER_TASK,
             classifier_mode=ClassifierMode.AUTO,
+            direct=True,
         )
     )
     # Naming a tier bypasses routing, capability included: the caller chose it.

@@ -22,18 +22,21 @@ from tiergate_gateway import observe
 from tiergate_gateway.budget import SpendBook, utc_day
 from tiergate_gateway.decision import Decision, decide
 from tiergate_gateway.errors import (
+    SHOULD_RETRY_HEADER,
     BudgetExceededError,
     GatewayError,
+    InvalidRequestError,
     NoTierAvailableError,
     NotReadyError,
-    OverloadedError,
+    TierAtCapacityError,
+    TierRateLimitError,
 )
 from tiergate_gateway.health import HealthBook
 from tiergate_gateway.http11 import HttpError, Pool
 from tiergate_gateway.limits import Limits
-from tiergate_gateway.protocol import ParsedRequest, sse_error_event
+from tiergate_gateway.protocol import ParsedRequest, sse_error_event, tier_error_body
 from tiergate_gateway.registry import SnapshotStore
-from tiergate_gateway.routing import Note, Plan, Role, SkipReason, Step
+from tiergate_gateway.routing import Note, Plan, Role, SkipReason, Step, retry_after_header
 from tiergate_gateway.state import LocalState
 from tiergate_gateway.streamtap import StreamTap
 from tiergate_gateway.tracing import propagation_headers, tracer
@@ -46,6 +49,21 @@ _RETRYABLE = {kind.value for kind in RetryOn}
 
 
 @dataclass(slots=True)
+class Trail:
+    """What happened along the plan, for headers, logs and the final error."""
+
+    attempts: int = 0
+    reasons: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    skips: list[tuple[TierView, str]] = field(default_factory=list)
+    """Tiers passed over at attempt time, and why."""
+    stop: bool = False
+    """A failure the policy does not retry on ends the walk."""
+    cost_femto: int | None = None
+    """What the answer cost (the tier's usage, else the estimate); set once it is accounted."""
+
+
+@dataclass(slots=True)
 class Answer:
     """A complete answer to relay."""
 
@@ -53,6 +71,7 @@ class Answer:
     body: bytes
     content_type: str
     headers: dict[str, str]
+    trail: Trail
 
 
 @dataclass(slots=True)
@@ -61,18 +80,7 @@ class StreamAnswer:
 
     chunks: AsyncGenerator[bytes, None]
     headers: dict[str, str]
-
-
-@dataclass(slots=True)
-class _Trail:
-    """What happened along the plan, for headers, logs and the final error."""
-
-    attempts: int = 0
-    reasons: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    skips: list[str] = field(default_factory=list)
-    stop: bool = False
-    """A failure the policy does not retry on ends the walk."""
+    trail: Trail
 
 
 class Dispatcher:
@@ -122,11 +130,17 @@ class Dispatcher:
             log.info(message)
 
     async def run(
-        self, parsed: ParsedRequest, decision: Decision, *, deadline_seconds: float | None = None
+        self,
+        parsed: ParsedRequest,
+        decision: Decision,
+        *,
+        deadline_seconds: float | None = None,
+        request_id: str | None = None,
     ) -> Answer | StreamAnswer:
         """Walk the plan until a tier answers; raise a GatewayError when none does."""
         plan = decision.plan
-        trail = _Trail()
+        trail = Trail()
+        extra_headers = {"x-request-id": request_id} if request_id else {}
         budget = deadline_seconds if deadline_seconds is not None else plan.policy.request_timeout_seconds
         deadline = self.clock() + budget if budget else None
         tokens = plan.facts.prompt_tokens + plan.facts.output_tokens
@@ -138,14 +152,14 @@ class Dispatcher:
                 skip = "TierRateLimit"
             if skip is not None:
                 trail.reasons.append(f"{tier.name}={skip}")
-                trail.skips.append(skip)
+                trail.skips.append((tier, skip))
                 continue
             timeout = min(plan.policy.attempt_timeout_seconds, tier.timeout_seconds)
             if deadline is not None:
                 timeout = max(0.001, min(timeout, deadline - now - self._reserve(plan, index)))
             self.health.attempt_started(tier.key, now)
             trail.attempts += 1
-            answer = await self._attempt(parsed, decision, step, trail, timeout)
+            answer = await self._attempt(parsed, decision, step, trail, timeout, extra_headers)
             if answer is not None:
                 observe.record_fallbacks(trail.reasons, tier.name)
                 return answer
@@ -155,13 +169,20 @@ class Dispatcher:
         raise self._exhausted(plan, trail, deadline)
 
     async def _attempt(
-        self, parsed: ParsedRequest, decision: Decision, step: Step, trail: _Trail, timeout: float
+        self,
+        parsed: ParsedRequest,
+        decision: Decision,
+        step: Step,
+        trail: Trail,
+        timeout: float,
+        extra_headers: dict[str, str],
     ) -> Answer | StreamAnswer | None:
         """One try at one tier: an answer, or None after recording why it failed."""
         tier = step.tier
         span = observe.start_attempt(decision, step, trail.attempts, parsed.endpoint, parsed.stream)
         with trace.use_span(span, end_on_exit=False):
             headers = propagation_headers()
+        headers.update(extra_headers)
         self.limits.enter_tier(tier.key)
         handed_over = False
         try:
@@ -171,16 +192,16 @@ class Dispatcher:
                 self._succeeded(tier, handle.ttft_ms)
                 tap = StreamTap(strip_usage=not _client_wants_usage(parsed))
                 handed_over = True
-                relay = self._relay(handle, tap, decision, step, span)
-                return StreamAnswer(relay, self._headers(decision, step, trail))
+                relay = self._relay(handle, tap, decision, step, span, trail)
+                return StreamAnswer(relay, self._headers(decision, step, trail), trail)
             reply = await complete(
                 self.client, tier, parsed.endpoint, body, timeout, headers, max_bytes=self.max_response_bytes
             )
             usage, response_model = _usage_of(reply.body)
             self._succeeded(tier, None)
-            await self._account(decision, step, usage, span, response_model)
+            await self._account(decision, step, usage, span, trail, response_model)
             observe.end_attempt(span, tier, "ok", status=200)
-            return Answer(200, reply.body, reply.content_type, self._headers(decision, step, trail))
+            return Answer(200, reply.body, reply.content_type, self._headers(decision, step, trail), trail)
         except AttemptFailure as failure:
             await self._failed(tier, failure.retry_after)
             trail.reasons.append(f"{tier.name}={failure.kind.value}")
@@ -192,8 +213,14 @@ class Dispatcher:
         except UpstreamClientError as rejected:
             self._succeeded(tier, None)
             observe.end_attempt(span, tier, "client_error", status=rejected.status, error_type="ClientError")
-            return Answer(rejected.status, rejected.body, rejected.content_type, self._headers(decision, step, trail))
+            secret = tier.api_key.get_secret_value() if tier.api_key is not None else None
+            body = tier_error_body(rejected.status, rejected.body, secret)
+            headers = {**self._headers(decision, step, trail), SHOULD_RETRY_HEADER: "false"}
+            return Answer(rejected.status, body, "application/json", headers, trail)
         except BaseException:
+            # Cancelled (the client left, or the server stops) or failed before the tier was asked: no
+            # verdict on the tier, but a half-open probe it held must be freed, or the circuit never closes.
+            self.health.probe_abandoned(tier.key)
             observe.end_attempt(span, tier, "cancelled", error_type="Cancelled")
             raise
         finally:
@@ -240,12 +267,20 @@ class Dispatcher:
         if changed is not None or retry_after:
             await self.state.share_health(tier.key, now)
 
-    def _exhausted(self, plan: Plan, trail: _Trail, deadline: float | None) -> GatewayError:
-        headers = {HEADER_ATTEMPTS: str(trail.attempts)}
-        if not trail.attempts and trail.skips and all(s in _OVERLOAD_SKIPS for s in trail.skips):
-            return OverloadedError(
-                "every tier of the plan is at its concurrency or rate limit; retry shortly",
-                headers={**headers, "retry-after": "1"},
+    def _exhausted(self, plan: Plan, trail: Trail, deadline: float | None) -> GatewayError:
+        now = self.clock()
+        wait = self._usable_at(plan, trail, now) - now
+        headers = {HEADER_ATTEMPTS: str(trail.attempts), **retry_after_header(wait)}
+        if not trail.attempts and trail.skips and all(reason in _OVERLOAD_SKIPS for _, reason in trail.skips):
+            names = ", ".join(dict.fromkeys(tier.name for tier, _ in trail.skips))
+            if all(reason == "TierRateLimit" for _, reason in trail.skips):
+                return TierRateLimitError(
+                    f"every planned tier ({names}) is at its requests- or tokens-per-minute limit; "
+                    f"the window frees in {headers.get('retry-after', '1')}s",
+                    headers=headers,
+                )
+            return TierAtCapacityError(
+                f"every planned tier ({names}) is at its limit of requests in flight; retry shortly", headers=headers
             )
         tried = "; ".join(trail.failures) or "every planned tier was skipped"
         skipped = "; ".join(f"{s.tier}: {s.reason.value}" for s in plan.skipped if s.reason != SkipReason.ATTEMPT_CAP)
@@ -255,13 +290,29 @@ class Dispatcher:
             detail += f"; passed over: {passed}"
         if skipped:
             detail += f"; not planned: {skipped}"
-        if deadline is not None and self.clock() >= deadline:
+        if deadline is not None and now >= deadline:
             return NoTierAvailableError(
                 f"the request deadline passed; {detail}", headers=headers, code="deadline_exceeded"
             )
         return NoTierAvailableError(detail, headers=headers)
 
-    def _headers(self, decision: Decision, step: Step, trail: _Trail) -> dict[str, str]:
+    def _usable_at(self, plan: Plan, trail: Trail, now: float) -> float:
+        """The earliest moment a tier of the plan can be tried again: `now` when one can be already."""
+        limited = {tier.key: reason for tier, reason in trail.skips}
+        moments = []
+        for step in plan.steps:
+            at = self.health.usable_at(step.tier.key, now)
+            reason = limited.get(step.tier.key)
+            if reason == "TierRateLimit":
+                at = max(at, self.limits.rate_window_ends(now))
+            elif reason == "AtCapacity":
+                at = max(at, now + 1.0)  # a slot frees as soon as an answer ends; a second is a fair guess
+            moments.append(at)
+        blocked = {s.tier for s in plan.skipped if s.reason in (SkipReason.CIRCUIT_OPEN, SkipReason.COOLING_DOWN)}
+        moments += [self.health.usable_at(t.key, now) for t in plan.policy.all_tiers if t.name in blocked]
+        return min(moments, default=now)
+
+    def _headers(self, decision: Decision, step: Step, trail: Trail) -> dict[str, str]:
         plan = decision.plan
         headers = {
             HEADER_TIER: step.tier.name,
@@ -286,11 +337,13 @@ class Dispatcher:
         step: Step,
         usage: tuple[int, int] | None,
         span: trace.Span,
+        trail: Trail,
         response_model: str | None = None,
     ) -> None:
         facts = decision.plan.facts
         prompt, completion = usage if usage else (facts.prompt_tokens, facts.output_tokens)
         cost = step.tier.estimated_cost(prompt, completion)
+        trail.cost_femto = cost
         observe.record_usage(span, decision, step, usage, cost, response_model)
         if cost and not decision.direct:
             policy = decision.plan.policy
@@ -299,7 +352,7 @@ class Dispatcher:
             observe.record_budget(policy.name, self.state.spent_today(policy.key, now), policy.daily_limit_femto)
 
     async def _relay(
-        self, handle: Any, tap: StreamTap, decision: Decision, step: Step, span: trace.Span
+        self, handle: Any, tap: StreamTap, decision: Decision, step: Step, span: trace.Span, trail: Trail
     ) -> AsyncGenerator[bytes, None]:
         """Yield the stream chunk by chunk; end it with an OpenAI error event if the tier breaks."""
         result, error_type = "ok", None
@@ -330,7 +383,7 @@ class Dispatcher:
         finally:
             self.limits.leave_tier(step.tier.key)
             await handle.aclose(finished=tap.done)
-            await self._account(decision, step, tap.usage, span)
+            await self._account(decision, step, tap.usage, span, trail)
             observe.end_attempt(span, step.tier, result, status=200, error_type=error_type, ttft_ms=handle.ttft_ms)
 
 
@@ -355,7 +408,10 @@ def _upstream_body(parsed: ParsedRequest, tier: TierView) -> bytes:
     if parsed.stream:
         options = body.get("stream_options")
         body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-    return orjson.dumps(body)
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:  # orjson writes at most 254 levels of nesting; it reads up to 1,024
+        raise InvalidRequestError("the request body is nested too deeply", param="messages") from None
 
 
 def _usage_of(body: bytes) -> tuple[tuple[int, int] | None, str | None]:

@@ -2,11 +2,18 @@
 
 Code below the HTTP layer raises these; `app.py` turns them into responses in one place,
 so no handler builds error JSON by hand and nothing ever answers with a traceback.
+
+Every error says whether retrying can help (`retryable`). The official OpenAI SDKs retry
+408, 409, 429 and 5xx by themselves unless the answer carries `x-should-retry: false`, so
+an error that retrying cannot fix (a budget that rejects, a malformed body) carries it;
+one that time will lift carries `Retry-After` as well (docs/routing.md, "Refusals").
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+SHOULD_RETRY_HEADER = "x-should-retry"
 
 
 class GatewayError(Exception):
@@ -15,6 +22,8 @@ class GatewayError(Exception):
     status: ClassVar[int] = 400
     type: ClassVar[str] = "invalid_request_error"
     code: ClassVar[str | None] = None
+    retryable: ClassVar[bool] = False
+    """Whether the same request may succeed later; False adds `x-should-retry: false`."""
 
     def __init__(
         self, message: str, *, param: str | None = None, headers: dict[str, str] | None = None, code: str | None = None
@@ -22,7 +31,9 @@ class GatewayError(Exception):
         super().__init__(message)
         self.message = message
         self.param = param
-        self.headers = headers or {}
+        self.headers = dict(headers) if headers else {}
+        if not self.retryable:
+            self.headers[SHOULD_RETRY_HEADER] = "false"
         self.instance_code = code or self.code
 
     def body(self) -> dict[str, Any]:
@@ -73,14 +84,9 @@ class PayloadTooLargeError(GatewayError):
     code = "payload_too_large"
 
 
-class UnprocessableError(GatewayError):
-    """The body is valid JSON of the wrong shape."""
-
-    status = 422
-
-
 class BudgetExceededError(GatewayError):
-    """A policy with onExceeded Reject has no tier within its budget."""
+    """A policy with onExceeded Reject has no tier within its budget (retrying the same request cannot help;
+    a daily limit says in `Retry-After` when the UTC day, and with it the budget, starts again)."""
 
     status = 429
     type = "insufficient_quota"
@@ -93,6 +99,25 @@ class OverloadedError(GatewayError):
     status = 429
     type = "rate_limit_error"
     code = "gateway_overloaded"
+    retryable = True
+
+
+class TierRateLimitError(GatewayError):
+    """Every planned tier is at its own requests- or tokens-per-minute limit; `Retry-After` is the window's end."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "tier_rate_limit_exceeded"
+    retryable = True
+
+
+class TierAtCapacityError(GatewayError):
+    """Every planned tier has its cap of requests in flight from this gateway."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "tier_at_capacity"
+    retryable = True
 
 
 class NoTierAvailableError(GatewayError):
@@ -101,6 +126,7 @@ class NoTierAvailableError(GatewayError):
     status = 503
     type = "service_unavailable"
     code = "no_tier_available"
+    retryable = True
 
 
 class NotReadyError(GatewayError):
@@ -109,3 +135,4 @@ class NotReadyError(GatewayError):
     status = 503
     type = "service_unavailable"
     code = "not_ready"
+    retryable = True

@@ -38,6 +38,8 @@ class HealthView(Protocol):
 
     def expected_ms(self, tier: TierView, output_tokens: int) -> float: ...
 
+    def usable_at(self, key: str, now: float) -> float: ...
+
     def expected_ms_many(self, tiers: list[TierView], output_tokens: int) -> list[float]: ...
 
 
@@ -108,6 +110,26 @@ class HealthBook:
         if state == CircuitState.HALF_OPEN and found.probes_in_flight >= self.settings.half_open_probes:
             return BlockReason.CIRCUIT_OPEN
         return None
+
+    def usable_at(self, key: str, now: float) -> float:
+        """When the tier stops being blocked: `now` when it is not, else the end of its cool-down or
+        open period (a half-open circuit whose probes are out: a second from now, when they will have told)."""
+        found = self._stats.get(key)
+        if found is None:
+            return now
+        at = max(now, found.cooldown_until)
+        state = self.state(key, now)
+        if state == CircuitState.OPEN:
+            at = max(at, found.opened_at + self.settings.open_seconds)
+        elif state == CircuitState.HALF_OPEN and found.probes_in_flight >= self.settings.half_open_probes:
+            at = max(at, now + 1.0)
+        return at
+
+    def probe_abandoned(self, key: str) -> None:
+        """An attempt ended without an outcome (cancelled, or failed before it reached the tier): free its probe."""
+        found = self._stats.get(key)
+        if found is not None and found.probes_in_flight:
+            found.probes_in_flight -= 1
 
     def expected_ms(self, tier: TierView, output_tokens: int) -> float:
         """Expected latency of a request: live averages where known, the tier's priors otherwise."""

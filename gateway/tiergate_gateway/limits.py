@@ -2,8 +2,11 @@
 and per-tier requests and tokens per minute.
 
 A limit reached for a tier is not an error: the tier is skipped like an open circuit and
-the request moves on down its plan. Only the gateway-wide cap answers 429, so a burst
-far above capacity is refused quickly instead of queueing without bound.
+the request moves on down its plan. When every planned tier is skipped for its limits,
+the request gets 429: `tier_rate_limit_exceeded` with `Retry-After` at the end of the
+rate window, or `tier_at_capacity` when tiers are at their in-flight cap. The gateway-wide
+cap answers 429 `gateway_overloaded` at once, so a burst far above capacity is refused
+quickly instead of queueing without bound.
 """
 
 from __future__ import annotations
@@ -62,6 +65,10 @@ class Limits:
         if tier.requests_per_minute and window.requests + 1 > tier.requests_per_minute:
             return False
         return not (tier.tokens_per_minute and window.tokens + tokens > tier.tokens_per_minute)
+
+    def rate_window_ends(self, now: float) -> float:
+        """When the current one-minute window of every tier ends (windows are aligned to the minute)."""
+        return (now // 60 + 1) * 60
 
     def count_rate(self, tier: TierView, tokens: int, now: float) -> None:
         """Count a request and its estimated tokens against the tier's minute."""

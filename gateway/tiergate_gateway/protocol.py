@@ -3,7 +3,8 @@
 Only what routing needs is read from a request (model, stream, max_tokens, features and
 the text size); everything else passes through untouched. Validation here is shallow on
 purpose: the upstream server validates the rest, and the gateway must not reject fields
-it does not know.
+it does not know. `null` counts as absent for every optional field, as in OpenAI's API. A
+wrong shape is a 400 `invalid_request_error` naming the field in `param`, as OpenAI answers.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from tiergate_api.enums import Feature
-from tiergate_gateway.errors import InvalidRequestError, UnprocessableError
+from tiergate_gateway.errors import InvalidRequestError
 
 Endpoint = Literal["chat", "completions"]
 ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -61,9 +62,11 @@ def parse_request(raw: bytes, endpoint: Endpoint) -> ParsedRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequestError("'model' is required: a policy alias (such as 'auto') or a tier name", param="model")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise UnprocessableError("'stream' must be a boolean", param="stream")
+    stream = body.get("stream")
+    if stream is None:  # OpenAI's API, and so its SDKs, treat null as "not given" for every optional field
+        stream = False
+    elif not isinstance(stream, bool):
+        raise InvalidRequestError("'stream' must be a boolean", param="stream")
     max_tokens = _max_tokens(body)
     if endpoint == "chat":
         chars, features = _chat_size_and_features(body)
@@ -82,7 +85,7 @@ def _max_tokens(body: dict[str, Any]) -> int | None:
         if value is None:
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise UnprocessableError(f"'{field}' must be a positive integer", param=field)
+            raise InvalidRequestError(f"'{field}' must be a positive integer", param=field)
         return value
     return None
 
@@ -95,10 +98,10 @@ def _chat_size_and_features(body: dict[str, Any]) -> tuple[int, frozenset[Featur
     vision = False
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
-            raise UnprocessableError(f"messages[{index}] must be an object", param=f"messages[{index}]")
+            raise InvalidRequestError(f"messages[{index}] must be an object", param=f"messages[{index}]")
         role = message.get("role")
-        if role not in ROLES:
-            raise UnprocessableError(
+        if not isinstance(role, str) or role not in ROLES:
+            raise InvalidRequestError(
                 f"messages[{index}].role must be one of {', '.join(sorted(ROLES))}", param=f"messages[{index}].role"
             )
         content = message.get("content")
@@ -107,16 +110,17 @@ def _chat_size_and_features(body: dict[str, Any]) -> tuple[int, frozenset[Featur
         elif isinstance(content, list):
             for part in content:
                 if not isinstance(part, dict):
-                    raise UnprocessableError(
+                    raise InvalidRequestError(
                         f"messages[{index}].content parts must be objects", param=f"messages[{index}].content"
                     )
                 text = part.get("text")
                 if isinstance(text, str):
                     chars += len(text)
-                if part.get("type") in _IMAGE_PARTS:
+                kind = part.get("type")
+                if isinstance(kind, str) and kind in _IMAGE_PARTS:
                     vision = True
         elif content is not None:
-            raise UnprocessableError(
+            raise InvalidRequestError(
                 f"messages[{index}].content must be a string, a list of parts or null",
                 param=f"messages[{index}].content",
             )
@@ -140,9 +144,45 @@ def _declared_features(body: dict[str, Any]) -> frozenset[Feature]:
     if body.get("tools") or body.get("functions"):
         found.add(Feature.TOOLS)
     response_format = body.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") in _JSON_FORMATS:
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if isinstance(kind, str) and kind in _JSON_FORMATS:
         found.add(Feature.JSON_MODE)
     return frozenset(found)
+
+
+_MAX_TIER_MESSAGE: Final = 2000
+_CODE_BY_STATUS: Final = {400: "invalid_request", 409: "conflict", 413: "payload_too_large", 422: "invalid_request"}
+
+
+def tier_error_body(status: int, raw: bytes, secret: str | None = None) -> bytes:
+    """A tier's refusal of the request (a 4xx) as OpenAI's error body, never relayed as it came.
+
+    vLLM answers a flat `{"object": "error", "message", "type", "param", "code": 400}` and other
+    servers answer HTML or plain text: the client gets `{"error": {...}}` with a string `code`
+    (what the SDKs expose), and a message that cannot carry the credential the gateway sent.
+    """
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        parsed = None
+    fields: dict[str, Any] = {}
+    if isinstance(parsed, dict):
+        fields = parsed["error"] if isinstance(parsed.get("error"), dict) else parsed
+    message = fields.get("message")
+    if not isinstance(message, str) or not message:
+        message = f"the model server rejected the request ({status})"
+    message = message[:_MAX_TIER_MESSAGE]
+    if secret:
+        message = message.replace(secret, "[redacted]")
+    type_ = fields.get("type")
+    param = fields.get("param")
+    code = fields.get("code")
+    return error_body(
+        message,
+        type_ if isinstance(type_, str) and type_ else "invalid_request_error",
+        code if isinstance(code, str) and code else _CODE_BY_STATUS.get(status, "upstream_rejected"),
+        param if isinstance(param, str) else None,
+    )
 
 
 def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> bytes:

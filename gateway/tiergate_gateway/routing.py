@@ -41,6 +41,7 @@ _CLASS_CAPS: Final = {c: (None if v is None else float(v)) for c, v in LATENCY_C
 _BY_COST: Final = itemgetter(1)
 _BY_LATENCY: Final = itemgetter(2)
 _SPARE_CANDIDATES: Final = 6
+_DAY_SECONDS: Final = 86_400
 """Candidates ranked beyond maxAttempts, for tiers live health passes over (more: rank all)."""
 
 
@@ -198,8 +199,9 @@ def plan_request(
         if over_budget:
             if policy.on_exceeded == OnBudgetExceeded.REJECT:
                 raise BudgetExceededError(
-                    f"no tier of policy {policy.alias!r} can do {facts.task.value} within its budget "
-                    f"(maxCostPerRequest or dailyLimit); the policy rejects over-budget requests"
+                    f"no tier of {policy.label} can do {facts.task.value} within its budget "
+                    f"(maxCostPerRequest or dailyLimit); the policy rejects over-budget requests",
+                    headers=_budget_retry_after(skipped, now),
                 )
             notes.append(Note.BUDGET_DOWNGRADE)
             ranked = _downgrade_order(usable)
@@ -221,7 +223,7 @@ def plan_request(
     steps = _end_with_local(policy, facts, steps, health, now, max_cost, daily_left)
     plan = Plan(policy, facts, tuple(steps), tuple(notes), ranked_first, tuple(skipped))
     if not steps:
-        _raise_no_tier(plan, over_budget, daily_left)
+        _raise_no_tier(plan, over_budget, daily_left, health, now)
     return plan
 
 
@@ -267,9 +269,10 @@ def _raise_if_context_fits_nowhere(policy: PolicyView, facts: RequestFacts) -> N
     if policy.all_tiers and all(
         t.max_context_tokens is not None and needed > t.max_context_tokens for t in policy.all_tiers
     ):
+        where = f"does not fit {policy.label}" if policy.direct else f"fits no tier of {policy.label}"
         raise ContextTooLongError(
-            f"the prompt (about {facts.prompt_tokens} tokens) plus max_tokens fits no tier of policy "
-            f"{policy.alias!r}; shorten the prompt or lower max_tokens"
+            f"the prompt (about {facts.prompt_tokens} tokens) plus max_tokens {where}; "
+            "shorten the prompt or lower max_tokens"
         )
 
 
@@ -469,12 +472,36 @@ def _unrecorded_skips(plan: Plan) -> tuple[Skip, ...]:
     return tuple(found)
 
 
-def _raise_no_tier(plan: Plan, over_budget: bool, daily_left: int | None) -> None:
+def _raise_no_tier(plan: Plan, over_budget: bool, daily_left: int | None, health: HealthView, now: float) -> None:
     policy = plan.policy
     if over_budget and not _usable(policy.all_tiers, plan.facts, policy.max_cost_femto, daily_left):
         raise BudgetExceededError(
-            f"no tier of policy {policy.alias!r} fits its budget for this request; try a smaller max_tokens"
+            f"no tier of {policy.label} fits its budget for this request; try a smaller max_tokens",
+            headers=_budget_retry_after(plan.skipped, now),
         )
     detail = "; ".join(f"{s.tier}: {s.reason.value} ({s.detail})" for s in plan.skipped) or "the policy has no tiers"
     missing = f"; missing tiers: {', '.join(policy.missing_tiers)}" if policy.missing_tiers else ""
-    raise NoTierAvailableError(f"no tier of policy {policy.alias!r} can take this request: {detail}{missing}")
+    subject = f"{policy.label} cannot" if policy.direct else f"no tier of {policy.label} can"
+    raise NoTierAvailableError(
+        f"{subject} take this request: {detail}{missing}",
+        headers=_health_retry_after(plan, health, now),
+    )
+
+
+def _health_retry_after(plan: Plan, health: HealthView, now: float) -> dict[str, str]:
+    """`Retry-After` for a plan whose tiers are all passed over: when the first blocked one opens again."""
+    blocked = {s.tier for s in plan.skipped if s.reason in (SkipReason.CIRCUIT_OPEN, SkipReason.COOLING_DOWN)}
+    moments = [health.usable_at(t.key, now) for t in plan.policy.all_tiers if t.name in blocked]
+    return retry_after_header(min(moments, default=now) - now)
+
+
+def _budget_retry_after(skipped: Sequence[Skip], now: float) -> dict[str, str]:
+    """A daily limit lifts when the UTC day turns; a per-request cap never does (no header)."""
+    if any(s.reason == SkipReason.OVER_DAILY_BUDGET for s in skipped):
+        return retry_after_header(_DAY_SECONDS - now % _DAY_SECONDS)
+    return {}
+
+
+def retry_after_header(seconds: float) -> dict[str, str]:
+    """`{"retry-after": whole seconds, rounded up}` for a positive wait, else nothing."""
+    return {"retry-after": str(max(1, math.ceil(seconds)))} if seconds > 0 else {}

@@ -25,7 +25,7 @@ class GatewaySettings(BaseSettings):
     """Kubernetes mode: namespaces to watch; empty watches all namespaces."""
     kubeconfig: Path | None = None
     """Kubernetes mode: a kubeconfig file; unset uses in-cluster config, then ~/.kube/config."""
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
     max_body_bytes: int = 10 * 1024 * 1024
@@ -37,6 +37,10 @@ class GatewaySettings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = "json"
     """json (one object per line, with trace ids) or text."""
+    access_log: bool = True
+    """One line per request at INFO (accesslog.py); off also with a log level above INFO."""
+    access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
+    """Share of successful requests written to the access log; errors and 499s are always written."""
     max_response_bytes: int = 64 * 1024 * 1024
     """Largest non-streaming answer accepted from a tier (larger ones count as InvalidResponse)."""
     max_in_flight: int = 1000

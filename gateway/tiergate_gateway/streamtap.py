@@ -1,16 +1,22 @@
 """Watch an OpenAI server-sent-event stream as it is relayed: usage, [DONE], and hiding
-the usage event the gateway asked for on the client's behalf.
+the usage the gateway asked for on the client's behalf.
 
-Chunks pass through unchanged (no re-encoding) except when a usage-only event must be
-removed; events split across chunks are reassembled only then.
+The gateway asks every streaming tier for usage (`stream_options.include_usage`) to count
+cost. A client that did not ask must see the stream it would have got without it: no last
+usage-only event, and no `"usage": null` that servers add to every chunk once usage is on.
+Chunks pass through unchanged otherwise (no re-encoding); events split across chunks are
+reassembled only when they may need changing.
 """
 
 from __future__ import annotations
+
+import re
 
 import orjson
 
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')
 _DONE = b"data: [DONE]"
+_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null(?=\s*[,}])|"usage"\s*:\s*null\s*,')
 
 
 class StreamTap:
@@ -25,7 +31,7 @@ class StreamTap:
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward for this chunk (possibly held back until an event is complete)."""
         if not self._pending and not _might_matter(chunk):
-            return chunk
+            return _NULL_USAGE.sub(b"", chunk) if self.strip_usage and b'"usage"' in chunk else chunk
         data = self._pending + chunk
         cut = data.rfind(b"\n\n")
         if cut < 0:
@@ -48,8 +54,11 @@ class StreamTap:
                 continue
             if event.startswith(_DONE) or b"\n" + _DONE in event:
                 self.done = True
-            elif any(marker in event for marker in _USAGE_MARKERS) and self._take_usage(event):
-                continue
+            elif any(marker in event for marker in _USAGE_MARKERS):
+                if self._take_usage(event):
+                    continue
+            elif self.strip_usage and b'"usage"' in event:
+                event = _NULL_USAGE.sub(b"", event)
             kept.append(event + b"\n\n")
         return b"".join(kept)
 
@@ -69,4 +78,5 @@ class StreamTap:
 
 
 def _might_matter(chunk: bytes) -> bool:
-    return b"[DONE]" in chunk or b'"usage"' in chunk or not chunk.endswith(b"\n\n")
+    """Whether a chunk may end the stream, carry the usage totals, or end mid-event."""
+    return b"[DONE]" in chunk or not chunk.endswith(b"\n\n") or any(marker in chunk for marker in _USAGE_MARKERS)

@@ -118,6 +118,13 @@ class PolicyView:
     """The Local tiers among all_tiers, largest first (last-resort options)."""
     capable_local: Mapping[Task, tuple[TierView, ...]] = field(default_factory=dict)
     """Per task, the Local tiers that list it, largest first."""
+    direct: bool = False
+    """A one-tier stand-in for a request that named a tier instead of a policy alias."""
+
+    @property
+    def label(self) -> str:
+        """How messages name what the request asked for: `policy 'auto'` or `tier 'qwen-1-5b'`."""
+        return f"tier {self.alias!r}" if self.direct else f"policy {self.alias!r}"
 
 
 def with_index(policy: PolicyView) -> PolicyView:

@@ -235,7 +235,7 @@ def test_all_tiers_failing_is_503_without_leaking_addresses_or_keys(
             400,
             "max_tokens",
         ),
-        ("json", b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "stream": 3}', {}, 422, "stream"),
+        ("json", b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "stream": 3}', {}, 400, "stream"),
     ],
 )
 def test_bad_requests_get_openai_errors(

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tiergate_api.enums import Feature
-from tiergate_gateway.errors import GatewayError, InvalidRequestError, UnprocessableError
+from tiergate_gateway.errors import GatewayError, InvalidRequestError
 from tiergate_gateway.protocol import parse_request, sse_error_event
 
 
@@ -61,17 +61,24 @@ def test_completions_prompt_forms() -> None:
         (orjson.dumps({"model": "auto"}), "chat", InvalidRequestError, "'messages'"),
         (orjson.dumps({"model": "auto", "messages": []}), "chat", InvalidRequestError, "'messages'"),
         (orjson.dumps({"model": "auto", "messages": "hi"}), "chat", InvalidRequestError, "'messages'"),
-        (orjson.dumps({"model": "auto", "messages": [1]}), "chat", UnprocessableError, "messages[0]"),
-        (orjson.dumps({"model": "auto", "messages": [{"role": "robot"}]}), "chat", UnprocessableError, "role"),
+        (orjson.dumps({"model": "auto", "messages": [1]}), "chat", InvalidRequestError, "messages[0]"),
+        (orjson.dumps({"model": "auto", "messages": [{"role": "robot"}]}), "chat", InvalidRequestError, "role"),
         (
             orjson.dumps({"model": "auto", "messages": [{"role": "user", "content": 5}]}),
             "chat",
-            UnprocessableError,
+            InvalidRequestError,
             "content",
         ),
-        (_chat(stream="yes"), "chat", UnprocessableError, "'stream'"),
-        (_chat(max_tokens=-1), "chat", UnprocessableError, "max_tokens"),
-        (_chat(max_tokens="10"), "chat", UnprocessableError, "max_tokens"),
+        (_chat(stream="yes"), "chat", InvalidRequestError, "'stream'"),
+        (_chat(max_tokens=-1), "chat", InvalidRequestError, "max_tokens"),
+        (_chat(max_tokens="10"), "chat", InvalidRequestError, "max_tokens"),
+        (
+            orjson.dumps({"model": "auto", "messages": [{"role": ["user"], "content": "x"}]}),
+            "chat",
+            InvalidRequestError,
+            "role",
+        ),
+        (orjson.dumps({"model": "auto", "messages": [{"role": {"a": 1}}]}), "chat", InvalidRequestError, "role"),
         (orjson.dumps({"model": "auto"}), "completions", InvalidRequestError, "'prompt'"),
         (orjson.dumps({"model": 7, "prompt": "x"}), "completions", InvalidRequestError, "'model'"),
     ],
@@ -81,9 +88,35 @@ def test_malformed_requests_get_a_4xx_that_says_what_to_change(
 ) -> None:
     with pytest.raises(error) as caught:
         parse_request(raw, endpoint)  # type: ignore[arg-type]
-    assert 400 <= caught.value.status < 500
+    assert caught.value.status == 400  # as OpenAI answers a malformed body or a wrong field type
     assert needle in caught.value.message
-    assert set(caught.value.body()["error"]) == {"message", "type", "param", "code"}
+    error = caught.value.body()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == "invalid_request_error"
+    if raw.startswith(b"{") and raw.endswith(b"}"):  # a JSON object: the answer names the wrong field
+        assert error["param"]
+    assert caught.value.headers["x-should-retry"] == "false"
+
+
+def test_null_counts_as_absent_for_optional_fields() -> None:
+    """The OpenAI SDKs send `null` for options they were given as None."""
+    parsed = parse_request(
+        _chat(stream=None, max_tokens=None, max_completion_tokens=None, tools=None, response_format=None), "chat"
+    )
+    assert parsed.stream is False and parsed.max_tokens is None and parsed.features == frozenset()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"response_format": {"type": ["json_object"]}},
+        {"response_format": {"type": {"x": 1}}},
+        {"messages": [{"role": "user", "content": [{"type": ["image_url"], "text": "x"}]}]},
+    ],
+)
+def test_unhashable_values_where_strings_belong_are_not_a_crash(extra: dict[str, object]) -> None:
+    parsed = parse_request(_chat(**extra), "chat")
+    assert Feature.JSON_MODE not in parsed.features and Feature.VISION not in parsed.features
 
 
 _SCALARS = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text()
