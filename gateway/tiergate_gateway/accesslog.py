@@ -64,7 +64,7 @@ class AccessLog:
         stream: IO[bytes] | None = None,
         chance: Callable[[], float] = random.random,
     ) -> None:
-        self.enabled = enabled and sample > 0
+        self.enabled = enabled
         self.sample = min(1.0, max(0.0, sample))
         self.text = fmt == "text"
         self.stream = stream if stream is not None else sys.stderr.buffer

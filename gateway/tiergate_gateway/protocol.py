@@ -168,20 +168,20 @@ def tier_error_body(status: int, raw: bytes, secret: str | None = None) -> bytes
     fields: dict[str, Any] = {}
     if isinstance(parsed, dict):
         fields = parsed["error"] if isinstance(parsed.get("error"), dict) else parsed
-    message = fields.get("message")
-    if not isinstance(message, str) or not message:
-        message = f"the model server rejected the request ({status})"
-    message = message[:_MAX_TIER_MESSAGE]
-    if secret:
-        message = message.replace(secret, "[redacted]")
-    type_ = fields.get("type")
-    param = fields.get("param")
-    code = fields.get("code")
+
+    def text(name: str) -> str | None:
+        value = fields.get(name)
+        if not isinstance(value, str) or not value:
+            return None
+        if secret:  # before cutting, so no prefix of the credential survives the cut
+            value = value.replace(secret, "[redacted]")
+        return value[:_MAX_TIER_MESSAGE]
+
     return error_body(
-        message,
-        type_ if isinstance(type_, str) and type_ else "invalid_request_error",
-        code if isinstance(code, str) and code else _CODE_BY_STATUS.get(status, "upstream_rejected"),
-        param if isinstance(param, str) else None,
+        text("message") or f"the model server rejected the request ({status})",
+        text("type") or "invalid_request_error",
+        text("code") or _CODE_BY_STATUS.get(status, "upstream_rejected"),
+        text("param"),
     )
 
 

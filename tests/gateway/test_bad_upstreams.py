@@ -8,12 +8,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import openai
+import orjson
 import pytest
 import yaml
 
 from tiergate_gateway.process import GatewayProcess
 from tiergate_gateway.sim.process import SimProcess
-from tiers_setup import write_config
+from tiers_setup import API_KEY, write_config
 
 CHAT = {"x-tiergate-task": "Chat"}
 BODY = {"model": "auto", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8}
@@ -28,6 +30,13 @@ MODES = {
     ),
     "html-500": (500, b"<html>internal error at 10.0.0.7</html>", "text/html"),
     "request-timeout-408": (408, b'{"error": {"message": "idle connection timed out"}}', "application/json"),
+    "vllm-flat-400": (
+        400,
+        b'{"object": "error", "message": "max_tokens is too large", "type": "BadRequestError", '
+        b'"param": "max_tokens", "code": 400}',
+        "application/json",
+    ),
+    "html-400": (400, b"<html>bad request</html>", "text/html"),
     "done-then-cut": (
         200,
         b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}\n\ndata: [DONE]\n\n',
@@ -41,6 +50,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
+        if type(self).mode == "echo-headers-400":  # a server whose error quotes the request, credentials included
+            echoed = orjson.dumps({"error": {"message": f"rejected request with headers {dict(self.headers)}"}})
+            self.send_response(400)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(echoed)))
+            self.end_headers()
+            self.wfile.write(echoed)
+            return
         status, body, content_type = MODES[type(self).mode]
         if type(self).mode == "done-then-cut":  # a whole SSE answer, then the connection drops before the body's end
             self.send_response(status)
@@ -134,3 +151,38 @@ def test_a_whole_stream_whose_connection_drops_before_the_body_end_is_not_report
     assert b'"Hi"' in response.content and b'"error"' not in response.content
     assert response.content.count(b"[DONE]") == 1
     assert "broke after the first byte" not in gateway.logs()
+
+
+def test_a_tiers_flat_vllm_error_reaches_the_sdk_in_openais_shape(
+    gateway_over_bad: tuple[GatewayProcess, type[_Handler]],
+) -> None:
+    gateway, handler = gateway_over_bad
+    handler.mode = "vllm-flat-400"
+    sdk = openai.OpenAI(base_url=gateway.base_url, api_key="unused", default_headers=CHAT, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as rejected:
+        sdk.chat.completions.create(model="auto", messages=BODY["messages"])  # type: ignore[arg-type]
+    error = rejected.value
+    assert error.message.endswith("max_tokens is too large") and error.param == "max_tokens"
+    assert isinstance(error.code, str) and error.code == "invalid_request"
+    assert error.response.headers["x-tiergate-tier"] == "remote-a"
+    assert error.response.headers["x-should-retry"] == "false"
+
+
+def test_a_tiers_html_refusal_becomes_an_openai_error(gateway_over_bad: tuple[GatewayProcess, type[_Handler]]) -> None:
+    gateway, handler = gateway_over_bad
+    handler.mode = "html-400"
+    response = httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=CHAT, timeout=30)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and "<html>" not in error["message"]
+
+
+def test_a_tier_error_that_quotes_our_request_never_shows_its_api_key(
+    gateway_over_bad: tuple[GatewayProcess, type[_Handler]],
+) -> None:
+    gateway, handler = gateway_over_bad
+    handler.mode = "echo-headers-400"
+    response = httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=CHAT, timeout=30)
+    assert response.status_code == 400
+    assert "rejected request with headers" in response.json()["error"]["message"]
+    assert API_KEY not in response.text and "[redacted]" in response.text

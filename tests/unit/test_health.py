@@ -78,3 +78,23 @@ def test_shared_blocks_from_other_replicas_are_adopted() -> None:
     health.cool_down_until("default/u", 50)
     assert health.blocked("default/u", 49) == BlockReason.COOLING_DOWN
 
+
+def test_an_abandoned_probe_is_released_so_the_circuit_can_close() -> None:
+    health = _book(consecutive_failures=1, open_seconds=10, half_open_probes=1)
+    health.record_failure(KEY, 0)
+    health.attempt_started(KEY, 10)  # the probe goes out, then its caller is cancelled
+    health.probe_abandoned(KEY)
+    assert health.blocked(KEY, 10.1) is None  # the next request may probe
+    health.attempt_started(KEY, 10.1)
+    assert health.record_success(KEY, 10.2) == CircuitState.CLOSED
+
+
+def test_usable_at_is_when_a_cool_down_or_open_period_ends() -> None:
+    health = _book(consecutive_failures=1, open_seconds=30)
+    assert health.usable_at(KEY, 5) == 5  # never seen: usable now
+    health.record_failure(KEY, 10, retry_after=5)
+    assert health.usable_at(KEY, 11) == 40  # open until 10 + 30, which outlasts the cool-down to 15
+    other = "default/u"
+    health.record_success(other, 0)
+    health.cool_down_until(other, 25)
+    assert health.usable_at(other, 20) == 25

@@ -51,3 +51,40 @@ def test_any_chunking_gives_the_same_output(cuts: list[int]) -> None:
     tap = StreamTap(strip_usage=True)
     assert _relay(tap, chunks) == b"".join([*CONTENT, DONE])
     assert tap.usage == (7, 2) and tap.done
+
+
+NULL_USAGE_CONTENT = [
+    _event({"id": "c1", "choices": [{"index": 0, "delta": {"content": w}}], "usage": None}) for w in ("Hel", "lo")
+]
+
+
+def test_null_usage_the_gateway_caused_is_removed_from_every_chunk() -> None:
+    """With include_usage on, servers put `"usage": null` in every chunk; a client that did not ask sees none."""
+    tap = StreamTap(strip_usage=True)
+    out = _relay(tap, [*NULL_USAGE_CONTENT, USAGE, DONE])
+    assert b"usage" not in out and tap.usage == (7, 2)
+    events = [orjson.loads(e[len(b"data: ") :]) for e in out.split(b"\n\n") if e and e != b"data: [DONE]"]
+    assert [e["choices"][0]["delta"]["content"] for e in events] == ["Hel", "lo"]
+
+
+def test_null_usage_is_removed_in_any_position_and_spacing() -> None:
+    tap = StreamTap(strip_usage=True)
+    chunks = [
+        b'data: {"usage": null, "id": "a", "choices": []}\n\n',
+        b'data: {"id": "a", "usage" : null , "choices": []}\n\n',
+        b'data: {"id": "a", "choices": [], "usage":null}\n\n',
+    ]
+    out = _relay(tap, chunks)
+    assert b"usage" not in out
+    assert all(isinstance(orjson.loads(e[len(b"data: ") :]), dict) for e in out.split(b"\n\n") if e)
+
+
+def test_usage_text_inside_content_is_left_alone() -> None:
+    chunk = _event({"choices": [{"index": 0, "delta": {"content": '"usage": null, is a phrase'}}]})
+    tap = StreamTap(strip_usage=True)
+    assert _relay(tap, [chunk]) == chunk
+
+
+def test_null_usage_stays_when_the_client_asked() -> None:
+    tap = StreamTap(strip_usage=False)
+    assert _relay(tap, [*NULL_USAGE_CONTENT, USAGE, DONE]) == b"".join([*NULL_USAGE_CONTENT, USAGE, DONE])
