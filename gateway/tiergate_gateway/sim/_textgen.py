@@ -36,7 +36,12 @@ def answer_text(tokens: int) -> str:
 
 def _iter_pieces(tokens: int) -> Iterator[str]:
     for index in range(tokens):
-        yield _PIECES_FIRST if index == 0 else _PIECES_REST[index % len(_WORDS)]
+        yield text_piece(index)
+
+
+def text_piece(index: int) -> str:
+    """Token `index` of the answer, as text (for log probabilities)."""
+    return _PIECES_FIRST if index == 0 else _PIECES_REST[index % len(_WORDS)]
 
 
 def json_piece(index: int) -> bytes:

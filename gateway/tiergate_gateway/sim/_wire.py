@@ -1,7 +1,8 @@
 """OpenAI's wire format: response bodies, stream chunks (as byte templates) and error bodies.
 
 Stream chunks are the hot part (one per token per choice), so `StreamFrames` builds each
-request's constant bytes once and only splices in the choice index and the token.
+request's constant bytes once and only splices in the choice index and the token. Answers
+with a tool call, JSON content or logprobs take `_shaped_wire`'s slower path instead.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def error_body(message: str, error_type: str, param: str | None, code: str | Non
     return orjson.dumps({"error": {"message": message, "type": error_type, "param": param, "code": code}})
 
 
-def _usage(plan: Plan) -> dict[str, int]:
+def usage(plan: Plan) -> dict[str, int]:
+    """The `usage` object, counting the tokens of every choice."""
     completion = plan.completion_tokens * plan.choices
     return {
         "prompt_tokens": plan.prompt_tokens,
@@ -59,7 +61,6 @@ def completion_body(plan: Plan, answer_id: str, created: int) -> bytes:
     text = answer_text(plan.completion_tokens)
     choices: list[dict[str, Any]]
     if plan.kind is Kind.CHAT:
-        obj = "chat.completion"
         choices = [
             {
                 "index": index,
@@ -70,20 +71,24 @@ def completion_body(plan: Plan, answer_id: str, created: int) -> bytes:
             for index in range(plan.choices)
         ]
     else:
-        obj = "text_completion"
         choices = [
             {"index": index, "text": text, "logprobs": None, "finish_reason": plan.finish_reason}
             for index in range(plan.choices)
         ]
+    return envelope(plan, answer_id, created, choices)
+
+
+def envelope(plan: Plan, answer_id: str, created: int, choices: list[dict[str, Any]]) -> bytes:
+    """A non-streaming answer around its `choices`, with the usage totals."""
     return orjson.dumps(
         {
             "id": answer_id,
-            "object": obj,
+            "object": "chat.completion" if plan.kind is Kind.CHAT else "text_completion",
             "created": created,
             "model": plan.model,
             "system_fingerprint": None,
             "choices": choices,
-            "usage": _usage(plan),
+            "usage": usage(plan),
         }
     )
 
@@ -139,7 +144,7 @@ class StreamFrames:
             body = b'"text":"","logprobs":null,"finish_reason":' + reason
         frames: list[bytes] = [head + body + self._tail for head in self._heads]
         if self._plan.include_usage:
-            frames.append(self._prefix + b'],"usage":' + orjson.dumps(_usage(self._plan)) + b"}\n\n")
+            frames.append(self._prefix + b'],"usage":' + orjson.dumps(usage(self._plan)) + b"}\n\n")
         frames.append(DONE)
         return b"".join(frames)
 

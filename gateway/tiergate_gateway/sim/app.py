@@ -25,8 +25,10 @@ from typing import Any, Final
 
 import orjson
 
+from tiergate_gateway.sim._errors import SimRequestError
 from tiergate_gateway.sim._faults import FAULT_BY_NAME, Fault, draw_fault
-from tiergate_gateway.sim._requests import Plan, SimRequestError, plan_chat, plan_text
+from tiergate_gateway.sim._requests import Plan, plan_chat, plan_text
+from tiergate_gateway.sim._shaped_wire import ShapedFrames, shaped_body
 from tiergate_gateway.sim._stats import Outcome, SeenRequest, Stats
 from tiergate_gateway.sim._wire import (
     StreamFrames,
@@ -259,7 +261,7 @@ async def _respond(
         delay += plan.completion_tokens / knobs.tokens_per_second
     if delay > 0 and await _client_left_within(delay, receive):
         return Outcome.CLIENT_GONE
-    body = completion_body(plan, answer_id, created)
+    body = completion_body(plan, answer_id, created) if plan.shape is None else shaped_body(plan, answer_id, created)
     if not drop:
         await _send_bytes(send, 200, body)
         return Outcome.OK
@@ -273,7 +275,7 @@ async def _stream(
     send: Send, receive: Receive, knobs: Knobs, plan: Plan, answer_id: str, created: int, *, drop: bool
 ) -> Outcome:
     """SSE chunks paced by the knobs (cut after half the tokens, when dropping)."""
-    frames = StreamFrames(plan, answer_id, created)
+    frames = StreamFrames(plan, answer_id, created) if plan.shape is None else ShapedFrames(plan, answer_id, created)
     tokens = plan.completion_tokens
     last = max(1, tokens // 2) if drop else tokens
     paced = knobs.tokens_per_second > 0
