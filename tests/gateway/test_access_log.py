@@ -43,6 +43,7 @@ def test_one_line_per_request_with_the_routing_facts_and_no_content(
     assert third["error_code"] == "model_not_found" and third["request_id"] == missing.headers["x-request-id"]
     log = gateway.logs()
     assert SECRET_PROMPT not in log and API_KEY not in log
+    assert "uvicorn.access" not in log  # one line per request is ours; uvicorn's plain one is off
 
 
 def test_sampling_drops_successes_but_never_errors(
