@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -60,8 +61,12 @@ def _complete(count: int) -> Callable[[list[Any]], bool]:
 def test_routed_request_trace_continues_the_callers_and_reaches_the_tier(
     traced: GatewayProcess, receiver: Receiver, upstreams: dict[str, SimProcess]
 ) -> None:
-    assert _request(traced).status_code == 200
+    response = _request(traced)
+    assert response.status_code == 200
     server, route, attempts = _tree(receiver.wait_for(_complete(1)))
+    assert attrs(server)["tiergate.request_id"] == response.headers["x-request-id"]
+    access = [line for line in traced.logs().splitlines() if response.headers["x-request-id"] in line]
+    assert access and orjson.loads(access[-1])["trace_id"] == CALLER_TRACE  # the log line leads to the trace
     assert server.trace_id.hex() == CALLER_TRACE and server.parent_span_id.hex() == CALLER_SPAN
     assert route.parent_span_id == server.span_id and attempts[0].parent_span_id == server.span_id
     decision = attrs(route)
@@ -75,7 +80,9 @@ def test_routed_request_trace_continues_the_callers_and_reaches_the_tier(
     assert attempt["gen_ai.usage.output_tokens"] > 0 and attempt["gen_ai.usage.input_tokens"] > 0
     assert "tiergate.cost_usd" in attempt and attempt["http.response.status_code"] == 200
     assert attrs(server)["http.response.status_code"] == 200
-    traceparent = stats(upstreams["remote-a"])["last_request"]["headers"]["traceparent"]
+    sent = stats(upstreams["remote-a"])["last_request"]["headers"]
+    assert sent["x-request-id"] == response.headers["x-request-id"]  # the tier sees the same id
+    traceparent = sent["traceparent"]
     assert traceparent.split("-")[1] == CALLER_TRACE and traceparent.split("-")[2] == attempts[0].span_id.hex()
 
 
