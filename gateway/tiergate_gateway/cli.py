@@ -79,6 +79,7 @@ def run_gateway(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="tiergate_gateway.serverproto:CoalescingHttpToolsProtocol",
         access_log=False,
+        proxy_headers=False,  # nothing reads the client's address; the middleware cost a call per request
         log_level=args.log_level,
         log_config=None,
         timeout_graceful_shutdown=30,

@@ -18,7 +18,7 @@ from opentelemetry import trace
 
 from tiergate_api.constants import HEADER_ATTEMPTS, HEADER_FALLBACK_REASON, HEADER_POLICY, HEADER_TASK, HEADER_TIER
 from tiergate_api.enums import RetryOn
-from tiergate_gateway import observe
+from tiergate_gateway import metrics, observe
 from tiergate_gateway.budget import SpendBook, utc_day
 from tiergate_gateway.decision import Decision, decide
 from tiergate_gateway.errors import (
@@ -34,7 +34,7 @@ from tiergate_gateway.errors import (
 from tiergate_gateway.health import HealthBook
 from tiergate_gateway.http11 import HttpError, Pool
 from tiergate_gateway.limits import Limits
-from tiergate_gateway.protocol import ParsedRequest, sse_error_event, tier_error_body
+from tiergate_gateway.protocol import ParsedRequest, sse_error_event, tier_error_body, usage_counts
 from tiergate_gateway.registry import SnapshotStore
 from tiergate_gateway.routing import Note, Plan, Role, SkipReason, Step, retry_after_header
 from tiergate_gateway.state import LocalState
@@ -383,6 +383,8 @@ class Dispatcher:
         finally:
             self.limits.leave_tier(step.tier.key)
             await handle.aclose(finished=tap.done)
+            if tap.bad_usage:
+                metrics.BAD_USAGE.inc()
             await self._account(decision, step, tap.usage, span, trail)
             observe.end_attempt(span, step.tier, result, status=200, error_type=error_type, ttft_ms=handle.ttft_ms)
 
@@ -424,8 +426,7 @@ def _usage_of(body: bytes) -> tuple[tuple[int, int] | None, str | None]:
         raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the answer has no choices")
     model = parsed.get("model") if isinstance(parsed.get("model"), str) else None
     usage = parsed.get("usage")
-    if isinstance(usage, dict):
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        if isinstance(prompt, int) and isinstance(completion, int):
-            return (prompt, completion), model
-    return None, model
+    counts = usage_counts(usage)
+    if counts is None and isinstance(usage, dict):
+        metrics.BAD_USAGE.inc()
+    return counts, model

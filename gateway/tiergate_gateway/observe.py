@@ -19,7 +19,7 @@ from tiergate_gateway.decision import Decision
 from tiergate_gateway.health import CircuitState
 from tiergate_gateway.routing import Step
 from tiergate_gateway.tracing import tracer
-from tiergate_gateway.views import TierView, femto_to_usd
+from tiergate_gateway.views import FEMTO_PER_USD, TierView
 
 _OPERATIONS = {"chat": "chat", "completions": "text_completion"}
 
@@ -32,7 +32,7 @@ def trace_content() -> bool:
 def record_decision(span: Span, decision: Decision) -> None:
     """Annotate the `tiergate.route` span with the decision and count the classifier's call."""
     plan = decision.plan
-    metrics.CLASSIFIER.labels(plan.facts.task.value, decision.task_source).inc()
+    metrics.child(metrics.CLASSIFIER, plan.facts.task.value, decision.task_source).inc()
     if not span.is_recording():
         return
     attributes: dict[str, Any] = {
@@ -75,7 +75,7 @@ def start_attempt(decision: Decision, step: Step, number: int, endpoint: str, st
                 "gen_ai.system": "openai",
             }
         )
-    metrics.IN_FLIGHT.labels(step.tier.name).inc()
+    metrics.child(metrics.IN_FLIGHT, step.tier.name).inc()
     return span
 
 
@@ -89,10 +89,10 @@ def end_attempt(
     ttft_ms: float | None = None,
 ) -> None:
     """Close an attempt: outcome on the span, counters and the in-flight gauge."""
-    metrics.ATTEMPTS.labels(tier.name, result).inc()
-    metrics.IN_FLIGHT.labels(tier.name).dec()
+    metrics.child(metrics.ATTEMPTS, tier.name, result).inc()
+    metrics.child(metrics.IN_FLIGHT, tier.name).dec()
     if ttft_ms is not None:
-        metrics.TTFT_SECONDS.labels(tier.name).observe(ttft_ms / 1000)
+        metrics.child(metrics.TTFT_SECONDS, tier.name).observe(ttft_ms / 1000)
     if span.is_recording():
         span.set_attribute("tiergate.outcome", result)
         if status is not None:
@@ -116,11 +116,11 @@ def record_usage(
     """Tokens and cost of an answer, on the attempt span and in the counters."""
     tier = step.tier
     if usage is not None:
-        metrics.TOKENS.labels(tier.name, "input").inc(usage[0])
-        metrics.TOKENS.labels(tier.name, "output").inc(usage[1])
+        metrics.child(metrics.TOKENS, tier.name, "input").inc(usage[0])
+        metrics.child(metrics.TOKENS, tier.name, "output").inc(usage[1])
     if cost:
-        metrics.COST.labels("" if decision.direct else decision.plan.policy.name, tier.name).inc(
-            float(femto_to_usd(cost))
+        metrics.child(metrics.COST, "" if decision.direct else decision.plan.policy.name, tier.name).inc(
+            cost / FEMTO_PER_USD
         )
     if span.is_recording():
         if usage is not None:
@@ -128,7 +128,7 @@ def record_usage(
             span.set_attribute("gen_ai.usage.output_tokens", usage[1])
         if response_model:
             span.set_attribute("gen_ai.response.model", response_model)
-        span.set_attribute("tiergate.cost_usd", float(femto_to_usd(cost)))
+        span.set_attribute("tiergate.cost_usd", cost / FEMTO_PER_USD)
 
 
 def record_fallbacks(reasons: list[str], answered_by: str | None) -> None:
@@ -136,16 +136,16 @@ def record_fallbacks(reasons: list[str], answered_by: str | None) -> None:
     for item in reasons:
         tier, sep, reason = item.partition("=")
         if sep:
-            metrics.FALLBACKS.labels(tier, answered_by or "none", reason).inc()
+            metrics.child(metrics.FALLBACKS, tier, answered_by or "none", reason).inc()
 
 
 def record_circuit(tier: TierView, state: CircuitState) -> None:
     """The circuit gauge after a transition."""
-    metrics.CIRCUIT.labels(tier.name).set(metrics.CIRCUIT_VALUES[state.value])
+    metrics.child(metrics.CIRCUIT, tier.name).set(metrics.CIRCUIT_VALUES[state.value])
 
 
 def record_budget(policy_name: str, spent: int, limit: int | None) -> None:
     """Spend and remaining budget gauges of a policy."""
-    metrics.BUDGET_SPENT.labels(policy_name).set(float(femto_to_usd(spent)))
+    metrics.child(metrics.BUDGET_SPENT, policy_name).set(spent / FEMTO_PER_USD)
     if limit is not None:
-        metrics.BUDGET_REMAINING.labels(policy_name).set(float(femto_to_usd(max(0, limit - spent))))
+        metrics.child(metrics.BUDGET_REMAINING, policy_name).set(max(0, limit - spent) / FEMTO_PER_USD)

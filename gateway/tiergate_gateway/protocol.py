@@ -150,6 +150,21 @@ def _declared_features(body: dict[str, Any]) -> frozenset[Feature]:
     return frozenset(found)
 
 
+_MAX_TOKENS_REPORTED: Final = 10**9
+
+
+def usage_counts(usage: object) -> tuple[int, int] | None:
+    """(prompt, completion) tokens from a tier's `usage`, or None when absent or nonsense (negative,
+    huge, not integers): counting nonsense would corrupt cost, and counters refuse negative steps."""
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    sane = type(prompt) is int and type(completion) is int
+    if sane and 0 <= prompt <= _MAX_TOKENS_REPORTED and 0 <= completion <= _MAX_TOKENS_REPORTED:  # type: ignore[operator]
+        return prompt, completion  # type: ignore[return-value]
+    return None
+
+
 _MAX_TIER_MESSAGE: Final = 2000
 _CODE_BY_STATUS: Final = {400: "invalid_request", 409: "conflict", 413: "payload_too_large", 422: "invalid_request"}
 

@@ -14,6 +14,8 @@ import re
 
 import orjson
 
+from tiergate_gateway.protocol import usage_counts
+
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')
 _DONE = b"data: [DONE]"
 _NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null(?=\s*[,}])|"usage"\s*:\s*null\s*,')
@@ -25,6 +27,8 @@ class StreamTap:
     def __init__(self, *, strip_usage: bool) -> None:
         self.strip_usage = strip_usage
         self.usage: tuple[int, int] | None = None
+        self.bad_usage = False
+        """The tier reported usage that makes no sense (it is then treated as unknown)."""
         self.done = False
         self._pending = b""
 
@@ -69,11 +73,14 @@ class StreamTap:
             parsed = orjson.loads(payload)
         except orjson.JSONDecodeError:
             return False
-        usage = parsed.get("usage") if isinstance(parsed, dict) else None
-        if isinstance(usage, dict):
-            prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-            if isinstance(prompt, int) and isinstance(completion, int):
-                self.usage = (prompt, completion)
+        if not isinstance(parsed, dict):
+            return False
+        usage = parsed.get("usage")
+        counts = usage_counts(usage)
+        if counts is not None:
+            self.usage = counts
+        elif isinstance(usage, dict):
+            self.bad_usage = True
         return self.strip_usage and not parsed.get("choices")
 
 

@@ -36,6 +36,13 @@ MODES = {
         b'"param": "max_tokens", "code": 400}',
         "application/json",
     ),
+    "negative-usage": (
+        200,
+        b'{"id": "x", "object": "chat.completion", "model": "m", "choices": [{"index": 0, "message": '
+        b'{"role": "assistant", "content": "hi"}, "finish_reason": "stop"}], '
+        b'"usage": {"prompt_tokens": -40, "completion_tokens": -2, "total_tokens": -42}}',
+        "application/json",
+    ),
     "html-400": (400, b"<html>bad request</html>", "text/html"),
     "done-then-cut": (
         200,
@@ -186,3 +193,15 @@ def test_a_tier_error_that_quotes_our_request_never_shows_its_api_key(
     assert response.status_code == 400
     assert "rejected request with headers" in response.json()["error"]["message"]
     assert API_KEY not in response.text and "[redacted]" in response.text
+
+
+def test_nonsense_usage_from_a_tier_is_answered_and_counted_not_a_500(
+    gateway_over_bad: tuple[GatewayProcess, type[_Handler]],
+) -> None:
+    gateway, handler = gateway_over_bad
+    handler.mode = "negative-usage"
+    for _ in range(2):
+        response = httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=CHAT, timeout=30)
+        assert response.status_code == 200 and response.headers["x-tiergate-tier"] == "remote-a"
+    assert "tiergate_upstream_bad_usage_total 2.0" in httpx.get(f"{gateway.url}/metrics").text
+    assert "Traceback" not in gateway.logs()

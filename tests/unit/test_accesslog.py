@@ -66,17 +66,33 @@ def test_off_writes_nothing_and_sample_zero_writes_only_errors() -> None:
     assert [orjson.loads(line)["status"] for line in sink.getvalue().splitlines()] == [500]
 
 
-def test_lines_of_one_loop_turn_leave_in_one_write() -> None:
+def test_lines_gather_into_one_write_that_comes_soon() -> None:
     sink = _Sink()
     log = AccessLog(stream=sink)
 
-    async def burst() -> None:
+    async def trickle() -> None:
         for _ in range(5):
             log.record(_entry())
-        await asyncio.sleep(0)
+            await asyncio.sleep(0.001)
+        assert sink.writes == 0  # still gathering
+        await asyncio.sleep(0.2)
 
-    asyncio.run(burst())
+    asyncio.run(trickle())
     assert sink.writes == 1 and len(sink.getvalue().splitlines()) == 5
+
+
+def test_a_full_buffer_is_written_at_once() -> None:
+    sink = _Sink()
+    log = AccessLog(stream=sink)
+
+    async def flood() -> None:
+        for _ in range(2000):  # well over 64 KiB of lines
+            log.record(_entry(tier="t" * 50))
+        assert sink.writes >= 1
+        log.flush()
+
+    asyncio.run(flood())
+    assert len(sink.getvalue().splitlines()) == 2000
 
 
 def test_text_format_is_one_readable_line() -> None:

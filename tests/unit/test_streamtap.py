@@ -88,3 +88,10 @@ def test_usage_text_inside_content_is_left_alone() -> None:
 def test_null_usage_stays_when_the_client_asked() -> None:
     tap = StreamTap(strip_usage=False)
     assert _relay(tap, [*NULL_USAGE_CONTENT, USAGE, DONE]) == b"".join([*NULL_USAGE_CONTENT, USAGE, DONE])
+
+
+def test_nonsense_usage_is_unknown_not_counted() -> None:
+    negative = _event({"choices": [], "usage": {"prompt_tokens": -5, "completion_tokens": 2}})
+    tap = StreamTap(strip_usage=True)
+    out = _relay(tap, [*CONTENT, negative, DONE])
+    assert tap.usage is None and tap.bad_usage and out == b"".join([*CONTENT, DONE])

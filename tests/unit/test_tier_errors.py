@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tiergate_gateway.protocol import tier_error_body
+from tiergate_gateway.protocol import tier_error_body, usage_counts
 
 KEY = "sk-live-abcdefghijklmnopqrstuvwxyz"
 
@@ -50,3 +50,21 @@ def test_the_credential_is_scrubbed_from_every_field_even_at_the_cut() -> None:
     message = "x" * 1990 + KEY  # the key straddles the 2,000-character cut
     raw = orjson.dumps({"error": {"message": message, "type": KEY, "param": KEY, "code": KEY}})
     assert KEY[:10] not in tier_error_body(400, raw, KEY).decode()
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": -1, "completion_tokens": 3},
+        {"prompt_tokens": 1, "completion_tokens": 10**12},
+        {"prompt_tokens": True, "completion_tokens": 1},
+        {"prompt_tokens": 1.5, "completion_tokens": 1},
+        {"prompt_tokens": "7", "completion_tokens": 1},
+    ],
+)
+def test_nonsense_usage_counts_as_unknown(usage: dict[str, object]) -> None:
+    assert usage_counts(usage) is None
+
+
+def test_sane_usage_is_read() -> None:
+    assert usage_counts({"prompt_tokens": 7, "completion_tokens": 0}) == (7, 0)

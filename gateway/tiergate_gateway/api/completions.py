@@ -71,8 +71,8 @@ def _take(entry: AccessEntry, headers: dict[str, str], status: int, trail: Trail
 def _finish(entry: AccessEntry, span: Span, access_log: AccessLog) -> None:
     """Count the request, end its server span and write its access-log line."""
     status = entry.status
-    metrics.REQUESTS.labels(entry.policy, entry.tier, entry.task, _outcome(status)).inc()
-    metrics.REQUEST_SECONDS.labels(entry.policy).observe(time.perf_counter() - entry.started)
+    metrics.child(metrics.REQUESTS, entry.policy, entry.tier, entry.task, _outcome(status)).inc()
+    metrics.child(metrics.REQUEST_SECONDS, entry.policy).observe(time.perf_counter() - entry.started)
     span.set_attribute("http.response.status_code", status)
     if status >= 500 and status != CLIENT_CLOSED:
         span.set_status(Status(StatusCode.ERROR))
