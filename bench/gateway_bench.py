@@ -3,10 +3,14 @@
 Run: `make bench` (or `.venv/bin/python bench/gateway_bench.py`); `make bench-compare` adds
 LiteLLM's proxy from its own virtual environment. The upstream is `tiergate sim` with zero
 delays (it answers 8,000-14,000 requests/s on one core here, far beyond the gateway, so it is
-never the bottleneck). Rows, each measured with the same wrk script after a warm-up:
+never the bottleneck). Every TierGate row runs the configuration a user gets by default: no
+`x-tiergate-task` header (the classifier decides the task) and the default log level (one
+access line per request). Rows, each measured after a warm-up:
 
 - direct to the upstream, at concurrency 1 and 32;
-- TierGate, one worker, at concurrency 1 and 32;
+- TierGate, one worker, at concurrency 1 and 32 (the headline);
+- what the knobs buy, one worker: the task given in a header (no classifier) with logs at
+  warning (no access log), at 1 and 32; and the access log off alone, at 32;
 - TierGate, two workers, at 32;
 - TierGate, one worker, tracing every request (100% sampling, exported to a local OTLP sink);
 - LiteLLM's proxy, one worker, at 1 and 32 (when .venv-litellm exists);
@@ -56,7 +60,10 @@ BODY = {
     "messages": [{"role": "user", "content": "Classify the sentiment: great service"}],
     "max_tokens": 8,
 }
-HEADERS = {"x-tiergate-task": "Classification"}
+HEADERS: dict[str, str] = {}
+"""The default configuration: no task header, so the classifier runs on every request."""
+TASK_HEADER = {"x-tiergate-task": "Classification"}
+LEAN_LOGS = ["--log-level", "warning"]
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
@@ -125,10 +132,15 @@ def _config(folder: Path, upstream: str) -> Path:
 
 @contextlib.contextmanager
 def _gateway(
-    work: Path, name: str, upstream: str, workers: int = 1, env: dict[str, str] | None = None
+    work: Path,
+    name: str,
+    upstream: str,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
 ) -> Iterator[GatewayProcess]:
     config = _config(work / name, upstream)
-    args = ["--config-dir", str(config), "--workers", str(workers), "--log-level", "warning"]
+    args = ["--config-dir", str(config), "--workers", str(workers), *(extra_args or [])]
     with start_gateway(args, work / f"{name}.log", env=env) as gateway:
         assert httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=HEADERS).status_code == 200
         yield gateway
@@ -338,6 +350,8 @@ def _suite(args: argparse.Namespace, work: Path, sim: SimProcess, stream_sim: Si
     direct_script.write_text(_lua({**BODY, "model": MODEL}, {}))
     gateway_script = work / "gateway.lua"
     gateway_script.write_text(_lua(BODY, HEADERS))
+    task_script = work / "task-header.lua"
+    task_script.write_text(_lua(BODY, TASK_HEADER))
     master_key = f"sk-bench-{secrets.token_hex(16)}"  # LiteLLM refuses to start without one
     plain_script = work / "plain.lua"  # what LiteLLM gets: the same body, model "auto"
     plain_script.write_text(_lua(BODY, {"Authorization": f"Bearer {master_key}"}))
@@ -365,6 +379,12 @@ def _suite(args: argparse.Namespace, work: Path, sim: SimProcess, stream_sim: Si
         report["gateway_rss_mb"] = round(_rss_mb(gateway.process.pid), 1)
         if args.memory_requests:
             report["memory"] = _memory(gateway, gateway_script, args.memory_requests)
+    with _gateway(work, "lean", sim.base_url, extra_args=LEAN_LOGS) as gateway:
+        for connections in (1, 32):
+            lean = measure("tiergate task header, logs warning", gateway.url, task_script, connections)
+            report["added"][f"c{connections} task header, logs warning"] = _pair(directs[connections], lean)
+    with _gateway(work, "quiet", sim.base_url, env={"TIERGATE_ACCESS_LOG": "false"}) as gateway:
+        measure("tiergate access log off", gateway.url, gateway_script, 32)
     with _hop_proxy(work, sim.base_url) as hop:
         report["hop_added_c1"] = _pair(directs[1], measure("one-hop proxy (reference)", hop, gateway_script, 1))
     with _gateway(work, "two", sim.base_url, workers=2) as gateway:

@@ -46,6 +46,8 @@ def test_gateway_benchmark_runs(tmp_path: Path) -> None:
     assert {
         ("direct", 1),
         ("tiergate 1 worker", 32),
+        ("tiergate task header, logs warning", 32),
+        ("tiergate access log off", 32),
         ("tiergate 2 workers", 32),
         ("tiergate tracing 100%", 32),
         ("one-hop proxy (reference)", 1),
