@@ -40,12 +40,30 @@ from tiergate_gateway.routing import Note, Plan, Role, SkipReason, Step, retry_a
 from tiergate_gateway.state import LocalState
 from tiergate_gateway.streamtap import StreamTap
 from tiergate_gateway.tracing import propagation_headers, tracer
-from tiergate_gateway.upstream import AttemptFailure, FailureKind, UpstreamClientError, complete, open_stream
+from tiergate_gateway.upstream import (
+    AttemptFailure,
+    DeadlineReached,
+    FailureKind,
+    UpstreamClientError,
+    complete,
+    open_stream,
+)
 from tiergate_gateway.views import TierView
 
 log = logging.getLogger(__name__)
 
 _RETRYABLE = {kind.value for kind in RetryOn}
+
+
+@dataclass(frozen=True, slots=True)
+class _AttemptLimit:
+    """How long one attempt may take, and whether the caller's deadline (not the tier's) set that."""
+
+    seconds: float
+    caller_bound: bool = False
+    """The request's deadline cut the attempt's time: a timeout is then the caller's, not the tier's."""
+    deadline_left: float | None = None
+    """Seconds to the request's deadline when the attempt starts (a stream must end by then)."""
 
 
 @dataclass(slots=True)
@@ -154,12 +172,13 @@ class Dispatcher:
                 trail.reasons.append(f"{tier.name}={skip}")
                 trail.skips.append((tier, skip))
                 continue
-            timeout = min(plan.policy.attempt_timeout_seconds, tier.timeout_seconds)
+            limit = _AttemptLimit(min(plan.policy.attempt_timeout_seconds, tier.timeout_seconds))
             if deadline is not None:
-                timeout = max(0.001, min(timeout, deadline - now - self._reserve(plan, index)))
-            self.health.attempt_started(tier.key, now)
+                left = deadline - now
+                capped = max(0.001, min(limit.seconds, left - self._reserve(plan, index)))
+                limit = _AttemptLimit(capped, caller_bound=capped < limit.seconds, deadline_left=left)
             trail.attempts += 1
-            answer = await self._attempt(parsed, decision, step, trail, timeout, extra_headers)
+            answer = await self._attempt(parsed, decision, step, trail, limit, extra_headers)
             if answer is not None:
                 observe.record_fallbacks(trail.reasons, tier.name)
                 return answer
@@ -174,21 +193,32 @@ class Dispatcher:
         decision: Decision,
         step: Step,
         trail: Trail,
-        timeout: float,
+        limit: _AttemptLimit,
         extra_headers: dict[str, str],
     ) -> Answer | StreamAnswer | None:
-        """One try at one tier: an answer, or None after recording why it failed."""
+        """One try at one tier: an answer, or None after recording why it failed.
+
+        However it ends (an answer, a failure, a refusal, cancellation, a bug at any step), the
+        tier's slot is given back (or handed to the stream's relay) and a half-open probe it took
+        is settled: by the verdict when there is one, else released (`probe_abandoned`).
+        """
         tier = step.tier
-        span = observe.start_attempt(decision, step, trail.attempts, parsed.endpoint, parsed.stream)
-        with trace.use_span(span, end_on_exit=False):
-            headers = propagation_headers()
-        headers.update(extra_headers)
+        timeout = limit.seconds
         self.limits.enter_tier(tier.key)
-        handed_over = False
+        probe = verdict = handed_over = False
+        span: trace.Span = trace.INVALID_SPAN
         try:
+            probe = self.health.attempt_started(tier.key, self.clock())
+            span = observe.start_attempt(decision, step, trail.attempts, parsed.endpoint, parsed.stream)
+            with trace.use_span(span, end_on_exit=False):
+                headers = propagation_headers()
+            headers.update(extra_headers)
             body = _upstream_body(parsed, tier)
             if parsed.stream:
-                handle = await open_stream(self.client, tier, parsed.endpoint, body, timeout, headers)
+                handle = await open_stream(
+                    self.client, tier, parsed.endpoint, body, timeout, headers, deadline_seconds=limit.deadline_left
+                )
+                verdict = True
                 self._succeeded(tier, handle.ttft_ms)
                 tap = StreamTap(strip_usage=not _client_wants_usage(parsed))
                 handed_over = True
@@ -198,11 +228,20 @@ class Dispatcher:
                 self.client, tier, parsed.endpoint, body, timeout, headers, max_bytes=self.max_response_bytes
             )
             usage, response_model = _usage_of(reply.body)
+            verdict = True
             self._succeeded(tier, None)
             await self._account(decision, step, usage, span, trail, response_model)
             observe.end_attempt(span, tier, "ok", status=200)
             return Answer(200, reply.body, reply.content_type, self._headers(decision, step, trail), trail)
         except AttemptFailure as failure:
+            if failure.kind == FailureKind.TIMEOUT and limit.caller_bound:
+                # The caller's deadline, not the tier's own timeout, ran out: no evidence against the tier.
+                kind = "DeadlineExceeded"
+                trail.reasons.append(f"{tier.name}={kind}")
+                trail.failures.append(f"{tier.name}: {kind} (the request's deadline left {timeout:g}s)")
+                observe.end_attempt(span, tier, kind, error_type=kind)
+                return None
+            verdict = True
             await self._failed(tier, failure.retry_after)
             trail.reasons.append(f"{tier.name}={failure.kind.value}")
             trail.failures.append(f"{tier.name}: {failure.kind.value} ({failure.detail})")
@@ -211,6 +250,7 @@ class Dispatcher:
             observe.end_attempt(span, tier, failure.kind.value, status=failure.status, error_type=failure.kind.value)
             return None
         except UpstreamClientError as rejected:
+            verdict = True
             self._succeeded(tier, None)
             observe.end_attempt(span, tier, "client_error", status=rejected.status, error_type="ClientError")
             secret = tier.api_key.get_secret_value() if tier.api_key is not None else None
@@ -218,12 +258,14 @@ class Dispatcher:
             headers = {**self._headers(decision, step, trail), SHOULD_RETRY_HEADER: "false"}
             return Answer(rejected.status, body, "application/json", headers, trail)
         except BaseException:
-            # Cancelled (the client left, or the server stops) or failed before the tier was asked: no
-            # verdict on the tier, but a half-open probe it held must be freed, or the circuit never closes.
-            self.health.probe_abandoned(tier.key)
             observe.end_attempt(span, tier, "cancelled", error_type="Cancelled")
             raise
         finally:
+            if probe and not verdict:
+                # Cancelled (the client left, the server stops), a caller's deadline, or a bug before the
+                # tier answered: no verdict on the tier, but its half-open probe must be freed, or the
+                # circuit would stay open for good.
+                self.health.probe_abandoned(tier.key)
             if not handed_over:  # a stream leaves the tier when its relay ends
                 self.limits.leave_tier(tier.key)
 
@@ -372,6 +414,11 @@ class Dispatcher:
                 yield rest
             if not tap.done:
                 raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended without [DONE]")
+        except DeadlineReached:
+            result, error_type = "DeadlineExceeded", "DeadlineExceeded"  # the caller's limit: no tier failure
+            yield sse_error_event(
+                "the request's deadline passed; the answer is incomplete", "timeout_error", "deadline_exceeded"
+            )
         except (HttpError, OSError, TimeoutError, AttemptFailure) as exc:
             result, error_type = "StreamBroken", type(exc).__name__
             await self._failed(step.tier, None)

@@ -154,12 +154,14 @@ class HealthBook:
                 found.append(ttft + scale / (live.tokens_per_second or tier.tokens_per_second))
         return found
 
-    def attempt_started(self, key: str, now: float) -> None:
-        """Count a probe when the attempt goes to a half-open circuit."""
+    def attempt_started(self, key: str, now: float) -> bool:
+        """Count a probe when the attempt goes to a half-open circuit; True when it took one."""
         if self.state(key, now) == CircuitState.HALF_OPEN:
             found = self.stats(key)
             found.circuit = CircuitState.HALF_OPEN
             found.probes_in_flight += 1
+            return True
+        return False
 
     def record_success(
         self, key: str, now: float, *, ttft_ms: float | None = None, tokens_per_second: float | None = None

@@ -49,6 +49,10 @@ class AttemptFailure(Exception):
         self.retry_after = retry_after
 
 
+class DeadlineReached(Exception):
+    """The request's own deadline passed while its stream was being relayed (the caller's limit, not the tier's)."""
+
+
 class UpstreamClientError(Exception):
     """The tier rejected the request itself (400, 413, 422): relayed to the client as it is."""
 
@@ -156,10 +160,18 @@ async def open_stream(
     timeout: float,
     headers: dict[str, str],
     read_timeout: float | None = None,
+    *,
+    deadline_seconds: float | None = None,
 ) -> StreamHandle:
-    """Open a stream and wait for its first chunk, so a failure before it can still fall back."""
+    """Open a stream and wait for its first chunk, so a failure before it can still fall back.
+
+    Anything that is not the start of an event stream (another content type, a JSON or HTML body
+    with status 200, a redirect) is a failed attempt: it has not reached the client yet, so the
+    next tier can still answer. `deadline_seconds` bounds the whole stream, not only its start.
+    """
     url = f"{tier.url}{_PATHS[endpoint]}"
     started = time.perf_counter()
+    until = None if deadline_seconds is None else time.monotonic() + deadline_seconds
     response: Response | None = None
     try:
         async with asyncio.timeout(timeout):
@@ -168,19 +180,41 @@ async def open_stream(
                 content = await _read_limited(response, _MAX_ERROR_BYTES)
                 response.release()
                 _raise_for_status(response.status, response.headers, content)
+            if not response.headers.get("content-type", "").lower().startswith("text/event-stream"):
+                raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream's answer is not an event stream")
             first = await response.read_chunk()
             if not first:
                 raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended before its first event")
+            if not first.lstrip(b"\xef\xbb\xbf\r\n").startswith(_SSE_FIELD_STARTS):
+                raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream does not start with an event")
     except BaseException as exc:  # also a refused answer or a client that went away: never leak the connection
         _close(response)
         raise _failure(exc, f"no first byte within {timeout:g}s") from None
-    rest = _rest(response, read_timeout or tier.timeout_seconds)
+    rest = _rest(response, read_timeout or tier.timeout_seconds, until)
     return StreamHandle(response, first, rest, (time.perf_counter() - started) * 1000)
 
 
-async def _rest(response: Response, read_timeout: float) -> AsyncIterator[bytes]:
-    """The stream's remaining chunks; a silence longer than `read_timeout` is a TimeoutError."""
-    while chunk := await response.read_chunk(read_timeout):
+_SSE_FIELD_STARTS: Final = (b"data:", b":", b"event:", b"id:", b"retry:")
+"""What the first line of an event stream can be (the WHATWG field names, and a comment)."""
+
+
+async def _rest(response: Response, read_timeout: float, until: float | None) -> AsyncIterator[bytes]:
+    """The stream's remaining chunks; a silence longer than `read_timeout` is a TimeoutError, and
+    the request's deadline (`until`, monotonic) passing is DeadlineReached."""
+    while True:
+        wait = read_timeout
+        if until is not None:
+            wait = min(wait, until - time.monotonic())
+            if wait <= 0:
+                raise DeadlineReached
+        try:
+            chunk = await response.read_chunk(wait)
+        except TimeoutError:
+            if until is not None and time.monotonic() >= until:
+                raise DeadlineReached from None
+            raise
+        if not chunk:
+            return
         yield chunk
 
 
@@ -208,6 +242,10 @@ def _close(response: Response | None) -> None:
 def _raise_for_status(status: int, headers: Mapping[str, str], content: bytes) -> None:
     if status < 300:
         return
+    if status < 400:  # never followed: a tier that redirects elsewhere is misconfigured or compromised
+        raise AttemptFailure(
+            FailureKind.INVALID_RESPONSE, f"the tier answered with a redirect ({status})", status=status
+        )
     if status == 429:
         retry_after = parse_retry_after(headers.get("retry-after"))
         raise AttemptFailure(FailureKind.RATE_LIMITED, "rate limited (429)", status=status, retry_after=retry_after)

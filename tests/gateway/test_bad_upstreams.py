@@ -43,6 +43,10 @@ MODES = {
         b'"usage": {"prompt_tokens": -40, "completion_tokens": -2, "total_tokens": -42}}',
         "application/json",
     ),
+    "json-200": (200, b'{"id": "x", "object": "chat.completion", "choices": []}', "application/json"),
+    "html-200": (200, b"<html>maintenance</html>", "text/html"),
+    "sse-typed-json": (200, b'{"error": {"message": "overloaded"}}', "text/event-stream"),
+    "redirect-302": (302, b"", "text/plain"),
     "html-400": (400, b"<html>bad request</html>", "text/html"),
     "done-then-cut": (
         200,
@@ -66,6 +70,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(echoed)
             return
         status, body, content_type = MODES[type(self).mode]
+        if type(self).mode == "redirect-302":  # to another host: must never be followed, nor relayed
+            self.send_response(302)
+            self.send_header("location", "http://198.51.100.7/v1/chat/completions")
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
         if type(self).mode == "done-then-cut":  # a whole SSE answer, then the connection drops before the body's end
             self.send_response(status)
             self.send_header("content-type", content_type)
@@ -205,3 +215,28 @@ def test_nonsense_usage_from_a_tier_is_answered_and_counted_not_a_500(
         assert response.status_code == 200 and response.headers["x-tiergate-tier"] == "remote-a"
     assert "tiergate_upstream_bad_usage_total 2.0" in httpx.get(f"{gateway.url}/metrics").text
     assert "Traceback" not in gateway.logs()
+
+
+@pytest.mark.parametrize("mode", ["json-200", "html-200", "sse-typed-json", "redirect-302", "garbage"])
+def test_a_stream_whose_first_answer_is_not_an_event_stream_falls_back(
+    gateway_over_bad: tuple[GatewayProcess, type[_Handler]], mode: str
+) -> None:
+    gateway, handler = gateway_over_bad
+    handler.mode = mode
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions", json={**BODY, "stream": True}, headers=CHAT, timeout=30
+    )
+    assert response.status_code == 200 and response.headers["x-tiergate-tier"] == "remote-b"
+    assert response.headers["x-tiergate-fallback-reason"] == "remote-a=InvalidResponse"
+    assert response.content.endswith(b"data: [DONE]\n\n") and b"<html>" not in response.content
+
+
+def test_a_redirect_from_a_tier_is_a_failure_not_an_answer(
+    gateway_over_bad: tuple[GatewayProcess, type[_Handler]],
+) -> None:
+    gateway, handler = gateway_over_bad
+    handler.mode = "redirect-302"
+    response = httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=CHAT, timeout=30)
+    assert response.status_code == 200 and response.headers["x-tiergate-tier"] == "remote-b"
+    assert response.headers["x-tiergate-fallback-reason"] == "remote-a=InvalidResponse"
+    assert "location" not in response.headers

@@ -35,8 +35,27 @@ def test_deadline_is_split_so_the_local_tier_keeps_its_time(
     assert response.status_code == 200, response.text
     assert response.headers["x-tiergate-tier"] == "local"
     reasons = response.headers["x-tiergate-fallback-reason"]
-    assert "remote-a=Timeout" in reasons and "remote-b=DeadlineTooShort" in reasons
+    # remote-a's attempt was cut short by the caller's deadline, not by its own timeout
+    assert "remote-a=DeadlineExceeded" in reasons and "remote-b=DeadlineTooShort" in reasons
     assert elapsed < 2.0
+
+
+def test_a_callers_tiny_deadline_is_never_booked_against_the_tiers(
+    gateway: GatewayProcess, upstreams: dict[str, SimProcess]
+) -> None:
+    """Five requests with a 1 ms deadline used to open the breaker of the tier they reached (the shared
+    Local last resort, here) for every tenant."""
+    for process in upstreams.values():
+        set_knobs(process, ttft_ms=50)
+    for _ in range(8):
+        post(gateway, headers={"x-tiergate-timeout-ms": "1"})
+    for process in upstreams.values():
+        set_knobs(process, ttft_ms=0)
+    set_knobs(upstreams["remote-a"], error_rate=1.0)
+    set_knobs(upstreams["remote-b"], error_rate=1.0)
+    rescued = post(gateway)
+    assert rescued.status_code == 200 and rescued.headers["x-tiergate-tier"] == "local"
+    assert "local=CircuitOpen" not in rescued.headers["x-tiergate-fallback-reason"]
 
 
 def test_policy_deadline_applies_without_a_header(
@@ -174,3 +193,23 @@ def test_budget_downgrade_sends_to_the_cheapest_local_tier(
     response = post(gateway)
     assert response.status_code == 200 and response.headers["x-tiergate-tier"] == "local"
     assert "BudgetDowngrade" in response.headers["x-tiergate-fallback-reason"]
+
+
+def test_the_deadline_covers_a_whole_stream(gateway: GatewayProcess, upstreams: dict[str, SimProcess]) -> None:
+    """x-tiergate-timeout-ms bounds the whole request: a stream still dripping at the deadline ends then."""
+    set_knobs(upstreams["remote-a"], tokens_per_second=5, output_tokens=200)  # 40 s of tokens
+    started = time.monotonic()
+    with httpx.stream(
+        "POST",
+        f"{gateway.base_url}/chat/completions",
+        json={**BODY, "stream": True, "max_tokens": 200},
+        headers={**CHAT, "x-tiergate-timeout-ms": "1500"},
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200 and response.headers["x-tiergate-tier"] == "remote-a"
+        content = response.read()
+    assert time.monotonic() - started < 5
+    assert b'"deadline_exceeded"' in content and content.endswith(b"data: [DONE]\n\n")
+    set_knobs(upstreams["remote-a"], tokens_per_second=0, output_tokens=6)
+    after = post(gateway)  # the caller's deadline was no failure of the tier
+    assert after.headers["x-tiergate-tier"] == "remote-a" and "x-tiergate-fallback-reason" not in after.headers
