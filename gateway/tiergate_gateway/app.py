@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
+from tiergate_gateway.accesslog import CLIENT_CLOSED, AccessLog
 from tiergate_gateway.accesslog import NAME as ACCESS_LOG_NAME
-from tiergate_gateway.accesslog import AccessLog
 from tiergate_gateway.api import completions, explain, health, models
 from tiergate_gateway.api import metrics as metrics_api
+from tiergate_gateway.api.departure import ClientGone
 from tiergate_gateway.auth import KeyStore
 from tiergate_gateway.background import cancel_and_wait
 from tiergate_gateway.budget import SpendBook
@@ -161,6 +162,10 @@ def _register_error_handlers(app: FastAPI) -> None:
         location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
         message = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in errors[:3])
         return error_response(InvalidRequestError(message or "invalid request", param=".".join(location) or None))
+
+    @app.exception_handler(ClientGone)
+    async def client_gone(_: Request, exc: ClientGone) -> Response:
+        return Response(status_code=CLIENT_CLOSED)  # nobody is listening; not an error of ours
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -77,6 +77,14 @@ class ModelNotFoundError(GatewayError):
     code = "model_not_found"
 
 
+class RequestTimeoutError(GatewayError):
+    """The request body did not arrive within its time limit (a slow or stalled upload)."""
+
+    status = 408
+    code = "request_timeout"
+    retryable = True
+
+
 class PayloadTooLargeError(GatewayError):
     """The body is over the configured limit."""
 

@@ -70,6 +70,7 @@ SNAPSHOT_TIMESTAMP = Gauge(
 WATCH_RECONNECTS = Counter("tiergate_watch_reconnects_total", "Kubernetes watch reconnects after errors")
 CLASSIFIER = Counter("tiergate_classifier_decisions_total", "Task decisions by task and source", ["task", "source"])
 SPANS_DROPPED = Counter("tiergate_trace_spans_dropped_total", "Trace spans dropped because the export queue was full")
+SLOW_UPLOADS = Counter("tiergate_slow_uploads_total", "Requests refused (408) because their body came too slowly")
 BAD_USAGE = Counter("tiergate_upstream_bad_usage_total", "Answers whose usage made no sense (treated as unknown)")
 STATE_ERRORS = Counter("tiergate_shared_state_errors_total", "Failed Redis operations (local state was used instead)")
 

@@ -30,6 +30,10 @@ class GatewaySettings(BaseSettings):
     workers: int = 1
     max_body_bytes: int = 10 * 1024 * 1024
     """Largest request body accepted (413 above it)."""
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Time a request body may take to start arriving (408 after it); see api/body.py."""
+    body_min_bytes_per_second: int = Field(default=64 * 1024, gt=0)
+    """Past `body_timeout_seconds`, the slowest upload rate still accepted."""
     reload_interval_seconds: float = 1.0
     """Local mode: how often the folder is checked for changes."""
     max_connections: int = 1000

@@ -14,7 +14,6 @@ import time
 from fastapi import APIRouter, Request
 from opentelemetry import context, trace
 from opentelemetry.trace import Span, Status, StatusCode
-from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from tiergate_api.constants import HEADER_ATTEMPTS, HEADER_FALLBACK_REASON, HEADER_POLICY, HEADER_TASK, HEADER_TIER
@@ -102,11 +101,11 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
         tenant = authenticate(request)
         if tenant is not None:
             entry.tenant = tenant.name
+        raw = await read_body(request, state.settings)  # before a slot is taken: see api/body.py
         if limits.gateway_full():
             raise OverloadedError("the gateway is at capacity; retry shortly", headers={"retry-after": "1"})
         limits.in_flight += 1
         counted = True
-        raw = await read_body(request, state.settings.max_body_bytes)
         parsed = parse_request(raw, endpoint)
         entry.model, entry.stream = parsed.model, parsed.stream
         if tenant is not None:
@@ -136,7 +135,7 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
         entry.error_code = exc.instance_code or ""
         entry.attempts = int(exc.headers.get(HEADER_ATTEMPTS, 0))
         raise
-    except (ClientGone, ClientDisconnect):
+    except ClientGone:
         entry.status = CLIENT_CLOSED
         return Response(status_code=CLIENT_CLOSED)  # nobody is listening: uvicorn drops it
     finally:

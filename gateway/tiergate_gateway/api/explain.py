@@ -19,7 +19,7 @@ async def explain(request: Request) -> JSONResponse:
     """Accepts a chat body (or a completions body with "prompt") and the routing headers."""
     dispatcher: Dispatcher = request.app.state.dispatcher
     tenant = authenticate(request)
-    raw = await read_body(request, request.app.state.settings.max_body_bytes)
+    raw = await read_body(request, request.app.state.settings)
     endpoint = "completions" if b'"prompt"' in raw and b'"messages"' not in raw else "chat"
     parsed = parse_request(raw, endpoint)
     if tenant is not None:
