@@ -144,6 +144,19 @@ INVALID_CASES: list[InvalidCase] = [
         "spec.vllm.resources.limits.memory",
     ),
     InvalidCase("tier-url-scheme", _with(endpoint_tier(), "spec.endpoint.url", "ftp://x.example"), "spec.endpoint.url"),
+    *(
+        InvalidCase(f"tier-url-{ident}", _with(endpoint_tier(), "spec.endpoint.url", url), "spec.endpoint.url")
+        for ident, url in (
+            ("credentials", "https://user:sk-secret@api.example.com/v1"),
+            ("space", "https://api.example.com/v 1"),
+            ("line-break", "https://api.example.com/v1\r\nx-injected: 1"),
+            ("non-ascii-path", "https://api.example.com/模型/v1"),
+            ("unicode-space-in-host", "https://api\u3000example.com/v1"),
+            ("zero-width-in-host", "https://api.exa\u200bmple.com/v1"),
+            ("no-host", "https:///v1"),
+            ("port-out-of-range", "https://api.example.com:65536/v1"),
+        )
+    ),
     InvalidCase("tier-locality", _with(endpoint_tier(), "spec.endpoint.locality", "Moon"), "spec.endpoint.locality"),
     InvalidCase(
         "tier-timeout-zero", _with(endpoint_tier(), "spec.endpoint.timeoutSeconds", 0), "spec.endpoint.timeoutSeconds"

@@ -23,6 +23,7 @@ from tiergate_api.modeltier import ModelTier
 from tiergate_api.quantities import billions
 from tiergate_api.routingpolicy import RoutingPolicy
 from tiergate_api.tasks import default_tasks
+from tiergate_api.urls import ascii_url
 from tiergate_gateway import metrics
 from tiergate_gateway.views import (
     PolicyView,
@@ -117,6 +118,11 @@ def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
         ready = find_condition(tier.status.conditions, "Ready")
         if ready is not None and ready.status == ConditionStatus.FALSE:
             problem = problem or f"NotReady: {ready.reason}"
+    if url is not None:
+        try:
+            url = ascii_url(url)  # an internationalised host goes on the wire IDNA-encoded
+        except ValueError as exc:  # the models refuse such URLs; never let one reach a request
+            url, problem = None, problem or f"InvalidURL: {exc}"
     max_context = caps.max_context_tokens or (spec.vllm.max_model_len if spec.vllm else None)
     priors = spec.latency
     limits = spec.limits

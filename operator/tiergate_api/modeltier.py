@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
 from tiergate_api.base import ApiModel, Int, ObjectName
 from tiergate_api.conditions import Condition
@@ -20,9 +20,19 @@ from tiergate_api.enums import Feature, Locality, Task
 from tiergate_api.metadata import ObjectMeta
 from tiergate_api.quantities import DECIMAL_PATTERN, SIZE_PATTERN, parse_size, parse_usd
 from tiergate_api.schema_extras import FreeForm, Quantity, RuleViolationError, cel, list_map, list_set, validations
+from tiergate_api.urls import ENDPOINT_URL_PATTERN, ENDPOINT_URL_RULE, check_endpoint_url
 
 UsdString = Annotated[str, StringConstraints(max_length=20, pattern=DECIMAL_PATTERN)]
 LabelValue = Annotated[str, StringConstraints(max_length=63)]
+EndpointUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    AfterValidator(check_endpoint_url),
+    WithJsonSchema(
+        {"type": "string", "maxLength": 2048, "pattern": ENDPOINT_URL_PATTERN} | validations(ENDPOINT_URL_RULE)
+    ),
+]
+"""An http(s) URL a tier may be reached at (see tiergate_api.urls for the rules)."""
 
 
 class SecretKeyRef(ApiModel):
@@ -241,8 +251,12 @@ class VllmBackend(ApiModel):
 class EndpointBackend(ApiModel):
     """A model server reachable by URL: an external API or an existing in-cluster server."""
 
-    url: Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://[^\s/?#]+([/?#]\S*)?$")]
-    """Base URL of the OpenAI-compatible API, ending before /chat/completions, for example https://api.openai.com/v1."""
+    url: EndpointUrl
+    """Base URL of the OpenAI-compatible API, ending before /chat/completions, for example https://api.openai.com/v1.
+
+    http or https, a host and an optional port; no spaces, control characters or user:password@ (see apiKeySecretRef).
+
+    A non-ASCII host (bücher.example) is sent IDNA-encoded; percent-encode non-ASCII in the path (ü as %C3%BC)."""
     locality: Locality = Locality.REMOTE
     """Local when the server runs in the cluster (it may then end a fallback chain), else Remote."""
     api_key_secret_ref: SecretKeyRef | None = None
@@ -301,7 +315,7 @@ class ModelTierStatus(ApiModel):
     """The metadata.generation the status was computed from."""
     conditions: Annotated[list[Condition], *list_map("type", 16)] = []
     """Ready (summary), Available, Progressing, Degraded and ResolvedRefs, as they apply."""
-    endpoint: Annotated[str | None, StringConstraints(max_length=2048)] = None
+    endpoint: EndpointUrl | None = None
     """The URL the gateway sends requests to."""
     locality: Locality | None = None
     """Local or Remote."""

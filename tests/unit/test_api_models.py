@@ -140,3 +140,68 @@ def test_conditions_are_keyed_by_type_and_ordered_with_ready_first() -> None:
     conditions = set_condition(conditions, "ResolvedRefs", False, "SecretNotFound")
     assert [c.type for c in conditions] == ["Ready", "ResolvedRefs"]
     assert find_condition(conditions, "ResolvedRefs").status == ConditionStatus.FALSE  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.openai.com/v1",
+        "http://127.0.0.1:8000/v1",
+        "http://[::1]:8000/v1",
+        "http://existing-server.default.svc:8000/v1",
+        "http://bücher.example/v1",  # sent as xn--bcher-kva.example (see the registry)
+        "https://例子.测试:65535/v1",
+        "https://api.example.com/b%C3%BCcher/v1",
+    ],
+)
+def test_endpoint_url_accepted(url: str) -> None:
+    tier = parse_resource(_with_url(url))
+    assert isinstance(tier, ModelTier) and tier.spec.endpoint is not None and tier.spec.endpoint.url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://user:pw@api.example.com/v1", "credentials"),
+        ("https://api.example.com/bücher", "percent-encoded"),
+        ("https://api.example.com/v1\tx", "control characters"),
+        ("https://api.example.com\u2028/v1", "control characters"),
+        ("http://bü_cher.example/v1", "IDNA"),
+        ("http://\U0001f600.example/v1", "IDNA"),
+        ("https://api.example.com:0/v1", "port"),
+        ("https://[1:2]/v1", "not valid"),
+        ("https://x.example:/v1", "port"),
+    ],
+)
+def test_endpoint_url_refused_with_a_reason_but_never_the_url(url: str, message: str) -> None:
+    with pytest.raises(InvalidResourceError) as caught:
+        parse_resource(_with_url(url))
+    assert caught.value.problems[0][0] == "spec.endpoint.url" and message in str(caught.value)
+    assert url not in str(caught.value) and "pw" not in str(caught.value)
+
+
+def test_status_endpoint_follows_the_same_rules() -> None:
+    document = {**vllm_tier(), "status": {"endpoint": "http://small.default.svc.cluster.local:8000/v1"}}
+    assert parse_resource(document).status is not None
+    document["status"] = {"endpoint": "http://user:pw@small/v1"}
+    with pytest.raises(InvalidResourceError, match=r"status\.endpoint"):
+        parse_resource(document)
+
+
+def test_errors_never_echo_values_and_stay_short_whatever_the_document_holds() -> None:
+    secret = "sk-live-0123456789abcdefSECRET"
+    document = vllm_tier()
+    document["spec"]["vllm"]["replicas"] = secret
+    document["spec"]["vllm"]["nodePool"] = {"nodeSelector": {f"key-{n}\n": "x" * 100 for n in range(5000)}}
+    document["spec"]["vllm"]["resources"] = {"limits": {"memory": "9" * 100_000 + "X"}}
+    with pytest.raises(InvalidResourceError) as caught:
+        parse_resource(document)
+    text = str(caught.value)
+    assert "spec.vllm.replicas" in text and "more problems" in text
+    assert secret not in text and "\n" not in text and len(text) < 4000
+
+
+def _with_url(url: str) -> dict:  # type: ignore[type-arg]
+    document = endpoint_tier()
+    document["spec"]["endpoint"]["url"] = url
+    return document

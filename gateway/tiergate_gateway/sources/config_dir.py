@@ -2,7 +2,9 @@
 
 Each file keeps its last good documents: a file that stops parsing (bad YAML, an invalid
 field) logs one clear error naming the file and field and contributes what it held
-before, so a typo never takes routing down. API keys come from files
+before, so a typo never takes routing down. The error says where (line, column, field),
+never what: the line may hold a secret. A file over MAX_FILE_BYTES, or one whose YAML
+exceeds the loader's bounds (an alias bomb), is refused the same way. API keys come from files
 (<secrets dir>/<secret name>/<key>) or environment variables
 (TIERGATE_SECRET_<NAME>_<KEY>, upper case, other characters as underscores).
 """
@@ -15,18 +17,20 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import yaml
 
 from tiergate_api.modeltier import ModelTier
 from tiergate_api.resources import InvalidResourceError, Resource, is_tiergate_document, parse_resource
 from tiergate_api.routingpolicy import RoutingPolicy
-from tiergate_api.yamlio import load_documents
+from tiergate_api.yamlio import MAX_CHARACTERS, YamlLimitError, describe_yaml_error, load_documents
 from tiergate_gateway.registry import Snapshot, SnapshotStore, build_snapshot
 
 log = logging.getLogger(__name__)
 
 _SUFFIXES = {".yaml", ".yml", ".json"}
+MAX_FILE_BYTES: Final = MAX_CHARACTERS
 
 
 def secret_env_name(name: str, key: str) -> str:
@@ -142,9 +146,15 @@ class ConfigDirSource:
     def _parse(self, path: Path) -> list[Resource] | None:
         """The file's resources, or None (after logging why) when it is broken."""
         try:
-            documents = list(load_documents(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            log.error("%s: not valid YAML (%s); keeping its last good content", path, _short(exc))
+            documents = list(load_documents(_read(path)))
+        except yaml.YAMLError as exc:
+            log.error("%s: not valid YAML (%s); keeping its last good content", path, describe_yaml_error(exc))
+            return None
+        except UnicodeDecodeError as exc:
+            log.error("%s: not valid UTF-8 (at byte %d); keeping its last good content", path, exc.start)
+            return None
+        except OSError as exc:
+            log.error("%s: cannot be read (%s); keeping its last good content", path, _short(exc))
             return None
         resources: list[Resource] = []
         for index, document in enumerate(documents):
@@ -159,6 +169,15 @@ class ConfigDirSource:
                 log.error("%s: %s; keeping the file's last good content", path, exc)
                 return None
         return resources
+
+
+def _read(path: Path) -> str:
+    """The file's text; never reads more than MAX_FILE_BYTES + 1 bytes, whatever the file holds."""
+    with path.open("rb") as file:
+        data = file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise YamlLimitError(problem=f"the file is larger than {MAX_FILE_BYTES} bytes")
+    return data.decode("utf-8")
 
 
 def _short(exc: Exception) -> str:
