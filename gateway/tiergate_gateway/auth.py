@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from tiergate_api.yamlio import describe_yaml_error, load_documents
 from tiergate_gateway.errors import AuthenticationError, PermissionDeniedError
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,14 @@ class KeyStore:
             return False
         self._stamp = stamp
         try:
-            self._by_digest = parse_keys(yaml.safe_load(self.path.read_text()))
-        except (OSError, ValueError, yaml.YAMLError) as exc:
+            documents = list(load_documents(self.path.read_text()))  # bounded: size, nodes, aliases
+            self._by_digest = parse_keys(documents[0] if documents else None)
+        except yaml.YAMLError as exc:  # where, never what: the line may hold a key
+            log.error(
+                "gateway keys file %s is invalid (%s); keeping %d keys", self.path, describe_yaml_error(exc), len(self)
+            )
+            return False
+        except (OSError, ValueError) as exc:
             log.error("gateway keys file %s is invalid (%s); keeping %d keys", self.path, _first_line(exc), len(self))
             return False
         log.info("loaded %d gateway keys", len(self._by_digest))
