@@ -134,3 +134,10 @@ def test_any_json_request_gets_2xx_or_4xx_never_5xx(shared_gateway: GatewayProce
         for path in ("/v1/chat/completions", "/v1/completions", "/v1/route/explain"):
             response = client.post(path, content=raw, headers={**CHAT, "content-type": "application/json"})
             assert response.status_code < 500, (path, response.text)
+
+
+def test_peak_memory_after_the_hostile_requests_stays_under_150_mb(shared_gateway: GatewayProcess) -> None:
+    """Runs last in this module: the shared gateway has taken every hostile request above."""
+    status = open(f"/proc/{shared_gateway.process.pid}/status").read()  # noqa: SIM115
+    peak_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    assert peak_kb < 150 * 1024, f"peak RSS {peak_kb / 1024:.0f} MB"
