@@ -1,24 +1,24 @@
-"""The classifier's cue vocabulary, and the index that finds it quickly.
+"""The classifier's cue vocabulary and the structural patterns it reads.
 
 Kept apart from the scoring in `classify` so the vocabulary can grow (a language, a phrasing)
-without touching how scores combine. Three parts, in this order:
+without touching how scores combine, and apart from `_classify_index`, which compiles it. Two
+parts, in this order:
 
 - `KEYWORD_CUES`: named, weighted patterns per task type. Every cue has a short stable name
   that shows up in `Classification.cues`; variants of one idea in several languages share a
   name, so French "résume" and English "summarize" both explain themselves as `kw:summarize`.
   Patterns run over lower-cased text. Each top-level alternative must start at a word
   boundary (`\\b` then at least two literal letters), at a CJK character, or at `^`, so that
-  `CueIndex` can file it; `build_index` refuses anything else. No capturing groups.
-  Proximity cues ("write ... poem") check the rest of the phrase with a look-ahead.
+  `_classify_index` can weave it into its scanner; `build_scanner` refuses anything else. No
+  capturing groups. Proximity cues ("write ... poem") check the rest of the phrase with a
+  look-ahead.
 - Structural patterns and word lists read by `classify` (code shape, stack traces, option
   lists, numbers, speakers, field names...), each bounded so no input makes them quadratic.
-- `CueIndex`: why a scan costs about one dictionary lookup per word (see its docstring).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tiergate_api.enums import Task
@@ -469,7 +469,8 @@ CODE_LINE_ENDS = (";", "{", "}", "=> {")
 PYTHON_BLOCK_STARTS = ("for ", "if ", "while ", "with ", "elif ", "else", "try", "except", "def ", "class ")
 METHOD_CALL = re.compile(r"\.[A-Za-z_]\w*+\(")
 CODE_OPERATORS = (":=", "=>", "==", "!=", "+=", "->", "::", "();", "&&", "||")
-TRACE_ERROR = re.compile(r"\w(?:Error|Exception): ")
+# (The word character is a look-behind so that `re` can skip ahead to an "E".)
+TRACE_ERROR = re.compile(r"(?<=\w)(?:Error|Exception): ")
 STACK_TRACE_LITERALS = (
     "Traceback (most recent call last)", "panic: ", "Segmentation fault",
     "npm ERR!", "error[E", "Uncaught ", "exit code ", "Exception in thread", "errno",
@@ -484,10 +485,15 @@ SQL_HINTS = ("SELECT", "JOIN", "GROUP BY", "CREATE TABLE", "INSERT INTO", "selec
 SCHEMA_DEF = re.compile(r"\((?:\s*\w++\s*,){2,}\s*\w++\s*\)")
 SHELL_LITERALS = ("apt-get ", "pip install", "npm install", "kubectl ", "docker run", "chmod ", "grep -", "\n$ ")
 # Maths: symbols and notation (few, so one cheap pattern), and arithmetic between numbers.
-MATH_NOTATION = re.compile(r"[∫∑√≤≥≠∞π²³]|\\(?:frac|sqrt|int|sum)|\^\d|f\(x\)")
-ARITHMETIC = re.compile(r"\d ?[+*×÷^=] ?\d|\d [-/] \d|[xy] ?[+=] ?\d|[xy] - \d")
+# (`[∫∑√≤≥≠∞π²³]|\\(?:frac|sqrt|int|sum)|\^\d|f\(x\)`, led by the set of first characters so that `re`
+# can skip ahead to one; it matches wherever that plain alternation does.)
+MATH_NOTATION = re.compile(r"[∫∑√≤≥≠∞π²³\\^f](?:(?<=[∫∑√≤≥≠∞π²³])|(?<=\\)(?:frac|sqrt|int|sum)|(?<=\^)\d|(?<=f)\(x\))")
+# (`\d ?[+*×÷^=] ?\d|\d [-/] \d|[xy] ?[+=] ?\d|[xy] - \d`, led by its first character, as MATH_NOTATION.)
+ARITHMETIC = re.compile(r"[\dxy](?:(?<=\d) ?[+*×÷^=] ?\d|(?<=\d) [-/] \d|(?<=[xy]) ?[+=] ?\d|(?<=[xy]) - \d)")
 # Numbers in the text, but not list markers such as "1." or "2)"; number words are counted apart.
-NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*(?![.)](?:\s|$))")
+# (`(?<![\w.])\d+(?:[.,:]\d+)*(?![.)](?:\s|$))` with its first digit put in front and the look-behind
+# after it, so that `re` can skip ahead to a digit: the same matches.)
+NUMBER = re.compile(r"\d(?<![\w.]\d)\d*(?:[.,:]\d+)*(?![.)](?:\s|$))")
 NUMBER_WORDS = frozenset(
     {
         "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
@@ -495,8 +501,9 @@ NUMBER_WORDS = frozenset(
     }
 )
 # Quantities with units ("a 3-gallon jug", "60 km"): two or more make a word problem.
+# (The first digit in front and the look-behind after it, as NUMBER.)
 UNIT_QUANTITY = re.compile(
-    r"(?<![\d.,])\d++(?:[.,]\d++)?[- ]?(?:gallons?|litres?|liters?|kg|kilograms?|grams?|pounds?|lbs?|meters?"
+    r"\d(?<![\d.,]\d)\d*+(?:[.,]\d++)?[- ]?(?:gallons?|litres?|liters?|kg|kilograms?|grams?|pounds?|lbs?|meters?"
     r"|metres?|km|kilometers?|miles?|hours?|minutes?|seconds?|days?|weeks?|cm|mm|m²|km/h|mph|%)(?!\w)"
 )
 # The vocabulary of constraint puzzles and syllogisms.
@@ -539,7 +546,9 @@ FIELD_LABELS = frozenset(
     }
 )
 # Dates, times and IP addresses; emails and amounts are counted by their symbols.
-DATE_LIKE = re.compile(r"\d{1,4}[/:-]\d{1,2}(?:[/:-]\d{1,4})?|\d{1,2}\.\d{1,2}\.\d{2,4}")
+# (`\d{1,4}[/:-]\d{1,2}(?:[/:-]\d{1,4})?|\d{1,2}\.\d{1,2}\.\d{2,4}` with the first digit taken out in
+# front: the same matches, but `re` can then skip ahead to the next digit instead of trying every position.)
+DATE_LIKE = re.compile(r"\d(?:\d{0,3}[/:-]\d{1,2}(?:[/:-]\d{1,4})?|\d?\.\d{1,2}\.\d{2,4})")
 ENTITY_SYMBOLS = "@$€£¥"
 # Whether an instruction points at text it comes with ("summarize this:", "from the log below").
 DEICTIC = re.compile(
@@ -637,230 +646,3 @@ CJK_LATIN_SEAM = re.compile(
     r"|(?<=[a-z0-9])(?=[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef])"
 )
 HAS_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
-
-
-@dataclass(frozen=True, slots=True)
-class _Bucket:
-    """The alternatives filed under one key: one pattern to test them all, then each on its own."""
-
-    any_of: re.Pattern[str]
-    entries: tuple[tuple[int, re.Pattern[str]], ...]
-
-    def add_matches(self, text: str, pos: int, fired: set[int]) -> None:
-        """Most words match nothing, which one attempt settles; a hit is rare, so check each cue."""
-        if self.any_of.match(text, pos) is not None:
-            for cue_index, pattern in self.entries:
-                if cue_index not in fired and pattern.match(text, pos) is not None:
-                    fired.add(cue_index)
-
-
-@dataclass(frozen=True, slots=True)
-class CueIndex:
-    """Keyword cues compiled for a scan that costs about one dictionary lookup per word.
-
-    Python's `re` tries every branch of an alternation at every position, so one big pattern
-    per task costs milliseconds. Instead each alternative is filed under the literal text it
-    starts with and tried only where the text starts that way: Latin-script alternatives at
-    words whose first three characters match (digits share one key), CJK ones at their first
-    character (found with one character-class scan), `^`-anchored ones at the start of the text.
-    Alternatives under one key are also joined into one pattern, so a word that matches none
-    of them (most words) costs one match attempt.
-    """
-
-    cues: tuple[Cue, ...]
-    by_key: dict[str, _Bucket]
-    loose: dict[str, _Bucket]
-    by_cjk_char: dict[str, _Bucket]
-    cjk_starts: re.Pattern[str]
-    at_start: tuple[tuple[int, re.Pattern[str]], ...]
-
-    def scan(self, lowered: str) -> set[int]:
-        """Indexes (into `cues`) of the cues that fire anywhere in an already lower-cased text."""
-        fired: set[int] = set()
-        by_key, loose = self.by_key.get, self.loose
-        for word in WORD.finditer(lowered):
-            token = word.group()
-            bucket = by_key(_DIGIT_KEY if token[0].isdigit() else token[:3])
-            if bucket is not None:
-                bucket.add_matches(lowered, word.start(), fired)
-            if loose:
-                short = loose.get(token[:2])
-                if short is not None:
-                    short.add_matches(lowered, word.start(), fired)
-        if HAS_CJK.search(lowered):
-            for hit in self.cjk_starts.finditer(lowered):
-                self.by_cjk_char[hit.group()].add_matches(lowered, hit.start(), fired)
-        for cue_index, pattern in self.at_start:
-            if pattern.match(lowered):
-                fired.add(cue_index)
-        return fired
-
-
-_DIGIT_KEY = "0"
-_CJK_START = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
-
-
-def build_index(cues: tuple[Cue, ...] = KEYWORD_CUES) -> CueIndex:
-    """File every alternative of every cue under the literal text it starts with."""
-    by_key: dict[str, list[tuple[int, str]]] = {}
-    loose: dict[str, list[tuple[int, str]]] = {}
-    by_cjk_char: dict[str, list[tuple[int, str]]] = {}
-    at_start: list[tuple[int, re.Pattern[str]]] = []
-    for cue_index, cue in enumerate(cues):
-        if re.compile(cue.pattern).groups:
-            raise ValueError(f"cue {cue.name} must not use capturing groups")
-        for alternative in _split_top(cue.pattern):
-            for alt in _expand(alternative):
-                _file(cue_index, alt, by_key, loose, by_cjk_char, at_start)
-    return CueIndex(
-        cues=cues,
-        by_key=_buckets(by_key, re.MULTILINE),
-        loose=_buckets(loose, re.MULTILINE),
-        by_cjk_char=_buckets(by_cjk_char, 0),
-        cjk_starts=re.compile("[" + "".join(sorted(by_cjk_char)) + "]"),
-        at_start=tuple(at_start),
-    )
-
-
-def _file(
-    cue_index: int,
-    alt: str,
-    by_key: dict[str, list[tuple[int, str]]],
-    loose: dict[str, list[tuple[int, str]]],
-    by_cjk_char: dict[str, list[tuple[int, str]]],
-    at_start: list[tuple[int, re.Pattern[str]]],
-) -> None:
-    """Put one alternative where the scan will try it."""
-    if alt.startswith("^"):
-        at_start.append((cue_index, re.compile(alt)))
-        return
-    if not alt.startswith("\\b"):
-        prefix = _literal_prefix(alt)
-        if not (prefix and _CJK_START.match(prefix)):
-            raise ValueError(f"cue alternative {alt!r} must start at a word boundary, a CJK character or ^")
-        by_cjk_char.setdefault(prefix[0], []).append((cue_index, alt))
-        return
-    body = alt[2:]
-    if _skip_lookbehinds(body).startswith("\\d"):
-        by_key.setdefault(_DIGIT_KEY, []).append((cue_index, body))
-        return
-    prefix = _literal_prefix(body)
-    run = WORD.match(prefix)
-    if run is None:
-        raise ValueError(f"cue alternative {alt!r} must start with literal word characters")
-    word = run.group()
-    if len(word) >= 3 or len(word) < len(prefix):
-        # Either the first three characters are known, or the word is known to end there.
-        by_key.setdefault(word[:3], []).append((cue_index, body))
-    elif len(word) == 2:
-        # The word may go on ("go" in "goroutine"): tried at every word starting with these two letters.
-        loose.setdefault(word, []).append((cue_index, body))
-    else:
-        raise ValueError(f"cue alternative {alt!r} needs at least two literal letters to be indexed")
-
-
-def _buckets(filed: dict[str, list[tuple[int, str]]], flags: int) -> dict[str, _Bucket]:
-    return {
-        key: _Bucket(
-            any_of=re.compile("|".join(f"(?:{body})" for _, body in entries), flags),
-            entries=tuple((cue_index, re.compile(body, flags)) for cue_index, body in entries),
-        )
-        for key, entries in filed.items()
-    }
-
-
-def _structure(pattern: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
-    """Each unescaped character outside `[...]` classes, with the group depth after it."""
-    depth, index, in_class = 0, start, False
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            index += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        else:
-            if char == "(":
-                depth += 1
-            elif char == ")":
-                depth -= 1
-            yield index, char, depth
-        index += 1
-
-
-def _split_top(pattern: str) -> list[str]:
-    """Split a pattern at its top-level `|`."""
-    parts: list[str] = []
-    start = 0
-    for index, char, depth in _structure(pattern):
-        if char == "|" and depth == 0:
-            parts.append(pattern[start:index])
-            start = index + 1
-    parts.append(pattern[start:])
-    return parts
-
-
-def _group_end(pattern: str, opening: int) -> int:
-    """Index of the `)` closing the group that opens at `opening`."""
-    for index, char, depth in _structure(pattern, opening):
-        if char == ")" and depth == 0:
-            return index
-    raise ValueError(f"unbalanced group in {pattern!r}")
-
-
-def _expand(alternative: str) -> list[str]:
-    """Distribute what an alternative starts with: `\\b(?:a|b)?c` gives `\\bac`, `\\bbc`, `\\bc`.
-
-    Leading groups (optional or not) and leading character classes of plain characters are
-    spelled out, so that each resulting alternative starts with literal text to index.
-    """
-    head = "\\b" if alternative.startswith("\\b") else ""
-    body = alternative[len(head) :]
-    if body.startswith("(?:"):
-        end = _group_end(body, 0)
-        after = body[end + 1 :]
-        parts = _split_top(body[3:end])
-        if after.startswith("?") and not after.startswith("??"):
-            parts, after = [*parts, ""], after[1:]
-        elif after.startswith(("?", "*", "+", "{")):
-            return [alternative]
-        return [x for part in parts for x in _expand(head + part + after)]
-    if body.startswith("[") and not body.startswith("[^"):
-        end = body.find("]")
-        members = body[1:end]
-        after = body[end + 1 :]
-        plain = end > 1 and not any(c in members for c in "\\-^") and not after.startswith(("?", "*", "{"))
-        if plain:
-            return [x for member in members for x in _expand(head + re.escape(member) + after)]
-    return [alternative]
-
-
-def _skip_lookbehinds(body: str) -> str:
-    while body.startswith(("(?<!", "(?<=")):
-        body = body[_group_end(body, 0) + 1 :]
-    return body
-
-
-def _literal_prefix(body: str) -> str:
-    """The literal text every match of `body` starts with (look-behinds skipped)."""
-    body = _skip_lookbehinds(body)
-    prefix: list[str] = []
-    index = 0
-    while index < len(body):
-        char = body[index]
-        if char == "\\":
-            escaped = body[index + 1 : index + 2]
-            if not escaped or escaped.isalnum():
-                break
-            literal, step = escaped, 2
-        elif char in "()[]{}?*+|^$.":
-            break
-        else:
-            literal, step = char, 1
-        if body[index + step : index + step + 1] in ("?", "*", "{"):
-            break
-        prefix.append(literal)
-        index += step
-    return "".join(prefix)
