@@ -38,7 +38,7 @@ from tiergate_gateway.protocol import ParsedRequest, sse_error_event, tier_error
 from tiergate_gateway.registry import SnapshotStore
 from tiergate_gateway.routing import Note, Plan, Role, SkipReason, Step, retry_after_header
 from tiergate_gateway.state import LocalState
-from tiergate_gateway.streamtap import StreamTap
+from tiergate_gateway.streamtap import EventTooLargeError, StreamTap
 from tiergate_gateway.tracing import propagation_headers, tracer
 from tiergate_gateway.upstream import (
     AttemptFailure,
@@ -419,7 +419,7 @@ class Dispatcher:
             yield sse_error_event(
                 "the request's deadline passed; the answer is incomplete", "timeout_error", "deadline_exceeded"
             )
-        except (HttpError, OSError, TimeoutError, AttemptFailure) as exc:
+        except (HttpError, OSError, TimeoutError, AttemptFailure, EventTooLargeError) as exc:
             result, error_type = "StreamBroken", type(exc).__name__
             await self._failed(step.tier, None)
             log.warning("stream from tier %s broke after the first byte: %s", step.tier.name, error_type)

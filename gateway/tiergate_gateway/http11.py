@@ -5,8 +5,8 @@ aiohttp POST cost 155-185 us of client CPU and this 42-44 us; that difference sa
 byte of every answer. The tiers need little of a general client: no redirects, cookies, proxies,
 compression or HTTP/2. What they do need is here: TLS, keep-alive with idle expiry, one retry
 when a reused connection turns out to be closed before it answered, chunked and length- or
-close-delimited bodies, back-pressure, and connections closed (never reused) when a caller gives
-up mid-answer.
+close-delimited bodies, back-pressure, connections closed (never reused) when a caller gives
+up mid-answer, and a bounded answer head (a server that never ends its headers costs 64 KiB).
 
 Errors are `HttpError`s (or `TimeoutError` from a read timeout); messages never contain URLs.
 """
@@ -27,6 +27,12 @@ import httptools
 
 _PAUSE_ABOVE: Final = 512 * 1024
 """Buffered answer bytes at which reading from the socket pauses until the caller catches up."""
+MAX_HEAD_BYTES: Final = 64 * 1024
+"""Default cap on an answer's status line and headers (aiohttp's client allows 8 KiB a line, 128 lines).
+httptools has none and keeps an unfinished header line whole, so without one a server that never
+ends a header grows the gateway by all it sends until the attempt times out (~250 MB an attempt)."""
+MAX_HEADERS: Final = 100
+"""Most header lines an answer may have (a model server sends about ten)."""
 _STALE_WINDOW: Final = 0.05
 """A reused connection lost this soon after the write, with nothing received, was closed by the
 server while idle (the keep-alive race); later, the server may have started on the request."""
@@ -100,6 +106,15 @@ def _head(method: str, target: _Target, headers: Mapping[str, str], length: int)
         lines.append(f"{name}: {value}\r\n")
     lines.append("\r\n")
     return "".join(lines).encode("latin-1")
+
+
+def _head_too_large(limit: int) -> InvalidResponseError:
+    return InvalidResponseError(f"the answer's head is longer than {limit} bytes or {MAX_HEADERS} header lines")
+
+
+def _head_size(headers: Mapping[str, str]) -> int:
+    """About the size of a head with these headers (a name repeated counts once)."""
+    return sum(len(name) + len(value) + 4 for name, value in headers.items())
 
 
 class Response:
@@ -233,6 +248,12 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self._paused = False
+        self._max_head_bytes = pool.max_head_bytes
+        self._reading_head = False
+        """The answer's final head has not ended yet (interim 1xx heads count towards it)."""
+        self._head_bytes = 0
+        """Bytes received while the head was unfinished: all head while it is, an upper bound once it ends."""
+        self._header_lines = 0
 
     # -- asyncio.Protocol
 
@@ -245,13 +266,23 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         response._received_any = True
+        if self._reading_head:
+            self._head_bytes += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             response._fail(InvalidResponseError("the server switched protocols"))
             self.close()
-        except httptools.HttpParserError:
-            response._fail(InvalidResponseError("the answer is not valid HTTP/1.1"))
+            return
+        except httptools.HttpParserError as exc:
+            ours = exc.__context__  # what a callback below raised
+            if not isinstance(ours, InvalidResponseError):
+                ours = InvalidResponseError("the answer is not valid HTTP/1.1")
+            response._fail(ours)
+            self.close()
+            return
+        if self._reading_head and (self._head_bytes > self._max_head_bytes or self._header_lines > MAX_HEADERS):
+            response._fail(_head_too_large(self._max_head_bytes))
             self.close()
 
     def eof_received(self) -> bool:
@@ -280,14 +311,21 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self.response is not None
+        self._header_lines += 1
         self.response._on_header(name, value)
 
     def on_headers_complete(self) -> None:
         response = self.response
         assert response is not None
+        if self._header_lines > MAX_HEADERS or (
+            # The head ended in a read that took the count over the cap: measure the head itself.
+            self._head_bytes > self._max_head_bytes and _head_size(response.headers) > self._max_head_bytes
+        ):
+            raise _head_too_large(self._max_head_bytes)
         response.status = self.parser.get_status_code()
         if 100 <= response.status < 200:
             return  # an interim answer: the real one follows
+        self._reading_head = False
         response._on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -308,6 +346,8 @@ class _Connection(asyncio.Protocol):
     def send(self, data: bytes) -> Response:
         assert self.transport is not None
         self.response = Response(self)
+        self._reading_head = True
+        self._head_bytes = self._header_lines = 0
         self.transport.write(data)
         return self.response
 
@@ -343,10 +383,16 @@ class Pool:
     """Keep-alive connections per origin, at most `max_connections` open at once."""
 
     def __init__(
-        self, max_connections: int = 1000, idle_seconds: float = 4.0, ssl_context: ssl.SSLContext | None = None
+        self,
+        max_connections: int = 1000,
+        idle_seconds: float = 4.0,
+        ssl_context: ssl.SSLContext | None = None,
+        max_head_bytes: int = MAX_HEAD_BYTES,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.max_connections = max_connections
+        self.max_head_bytes = max_head_bytes
+        """An answer whose status line and headers are longer is an InvalidResponseError."""
         self.idle_seconds = idle_seconds
         """Below the usual server keep-alive (uvicorn and so vLLM: 5 s), so we rarely race a server's close."""
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}

@@ -9,14 +9,47 @@ this does the same.
 
 The head is held only until the next write of the same response or, at the latest, the next
 turn of the event loop (a HEAD answer or an interim `100 Continue` has no body write to join).
+
+It also bounds what a request's head may cost. httptools has no limit: it keeps an unfinished
+header line whole (and uvicorn the URL), so a client that never ends a header grew the process
+by all it sent (450 MB in a hostile test, with `/healthz` taking seconds). A head longer than
+`max_head_bytes` (`TIERGATE_MAX_HEADER_BYTES`, 64 KiB by default) or with more than
+`MAX_HEADERS` lines gets 431 and the connection closes, as uvicorn's h11 protocol (16 KiB),
+Go (1 MiB) and proxies refuse one; the answer waits for responses still being written ahead of it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar, Final
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from tiergate_gateway.protocol import error_body
+from tiergate_gateway.settings import GatewaySettings
+
+MAX_HEADERS: Final = 100
+"""Most header lines a request may have (Apache's default; clients and proxies send 5 to 30)."""
+_LINGER_SECONDS: Final = 2.0
+"""How long a refused connection is still read (its bytes dropped) before it closes. Closing a
+socket with unread bytes sends a reset, which can destroy the 431 before a client still sending
+has read it; nginx lingers the same way."""
+
+
+def _configured_max_head_bytes() -> int:
+    """`TIERGATE_MAX_HEADER_BYTES`, read once, when uvicorn imports this module.
+
+    uvicorn builds the protocol itself, with no way to hand it our settings. A class attribute set
+    by cli.py before `uvicorn.run` would not reach `--workers N` processes, which are spawned and
+    import this module afresh; the settings reach them as environment variables, like every other
+    setting, so reading those at import gives each worker the parent's value.
+    """
+    return GatewaySettings().max_header_bytes
+
+
+class _HeadTooLarge(Exception):
+    """Raised inside the parser's callback to stop it at a head over the limits."""
 
 
 class _HeadCoalescingWriter:
@@ -65,11 +98,110 @@ class _HeadCoalescingWriter:
 
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    """HttpToolsProtocol whose request cycles write a response's head and first body bytes at once."""
+    """HttpToolsProtocol whose request cycles write a response's head and first body bytes at once,
+    and that answers 431 to a request head over `max_head_bytes` or `MAX_HEADERS` lines."""
+
+    max_head_bytes: ClassVar[int] = _configured_max_head_bytes()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_size = 0
+        """Bytes of the read being parsed."""
+        self._in_head = False
+        self._head_first_read = 0
+        """Bytes of the read the current head began in (some may belong to the request before)."""
+        self._head_later_reads = 0
+        """Bytes of the reads since: all of them head while the head is unfinished."""
+        self._refused = False
+
+    def data_received(self, data: bytes) -> None:
+        """uvicorn's, with the head counted and a refused connection's bytes dropped unparsed."""
+        if self._refused:
+            return
+        self._unset_keepalive_if_required()
+        self._read_size = len(data)
+        if self._in_head:
+            self._head_later_reads += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge):
+                self._refuse()
+                return
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if self._in_head and (self._head_later_reads > self.max_head_bytes or len(self.headers) > MAX_HEADERS):
+            self._refuse()  # an unfinished head already too long: refuse before it grows further
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_first_read = self._read_size
+        self._head_later_reads = 0
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
+        if len(self.headers) > MAX_HEADERS or (
+            self._head_first_read + self._head_later_reads > self.max_head_bytes  # the reads could hold a long head
+            and self._head_size() > self.max_head_bytes
+        ):
+            raise _HeadTooLarge
         previous = self.cycle
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle is not previous and cycle.transport is self.transport:
             cycle.transport = _HeadCoalescingWriter(self.transport)  # type: ignore[assignment]
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._refused and self.cycle.response_complete and not self.transport.is_closing():
+            self._send_431()  # the responses ahead of the refused request are out
+
+    def _head_size(self) -> int:
+        """The current head's size on the wire, give or take the method and spaces."""
+        return len(self.url) + 16 + sum(len(name) + len(value) + 4 for name, value in self.headers)
+
+    def _refuse(self) -> None:
+        """Stop parsing; answer 431 now, or after the responses still being written on this connection."""
+        self._refused = True
+        self._in_head = False
+        self.logger.info("Refused a request head over %d bytes or %d lines (431).", self.max_head_bytes, MAX_HEADERS)
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.flow.pause_reading()  # resumed by on_response_complete, which then answers
+            return
+        self._send_431()
+
+    def _send_431(self) -> None:
+        message = (
+            f"The request's header section is larger than {self.max_head_bytes} bytes "
+            f"or has more than {MAX_HEADERS} fields."
+        )
+        body = error_body(message, "invalid_request_error", "request_header_fields_too_large")
+        content = [STATUS_LINE[431]]
+        for name, value in self.server_state.default_headers:
+            content.extend([name, b": ", value, b"\r\n"])
+        content.extend(
+            [
+                b"content-type: application/json\r\n",
+                b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+                b"connection: close\r\n\r\n",
+                body,
+            ]
+        )
+        held = self.cycle.transport if self.cycle is not None else None
+        if isinstance(held, _HeadCoalescingWriter):
+            held._flush()  # a head the last response still holds (a HEAD answer) goes first
+        self.transport.write(b"".join(content))
+        self._unset_keepalive_if_required()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        # The keep-alive timer's handler closes the transport, and connection_lost cancels it.
+        self.timeout_keep_alive_task = self.loop.call_later(_LINGER_SECONDS, self.timeout_keep_alive_handler)

@@ -240,3 +240,99 @@ def test_a_redirect_from_a_tier_is_a_failure_not_an_answer(
     assert response.status_code == 200 and response.headers["x-tiergate-tier"] == "remote-b"
     assert response.headers["x-tiergate-fallback-reason"] == "remote-a=InvalidResponse"
     assert "location" not in response.headers
+
+
+# -- tiers that never stop: an endless header line, an endless event
+
+import contextlib  # noqa: E402
+import socketserver  # noqa: E402
+from typing import BinaryIO, ClassVar  # noqa: E402
+
+
+def _endless_header(wfile: BinaryIO) -> None:
+    wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-endless: ")
+    for _ in range(4096):  # up to 256 MiB, or until the gateway hangs up
+        wfile.write(b"a" * 65536)
+
+
+def _endless_event(wfile: BinaryIO) -> None:
+    wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+    wfile.write(b"6\r\ndata: \r\n")
+    for _ in range(512):  # an event that never ends: 32 MiB with no blank line, or until the gateway hangs up
+        wfile.write(b"10000\r\n" + b"x" * 65536 + b"\r\n")
+    wfile.write(b"0\r\n\r\n")
+
+
+class _ScriptedTier(socketserver.StreamRequestHandler):
+    """Reads one request, then runs `script` on the raw connection."""
+
+    script: ClassVar[Callable[[BinaryIO], None]] = staticmethod(_endless_header)
+
+    def handle(self) -> None:
+        length = 0
+        while (line := self.rfile.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        self.rfile.read(length)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the gateway hung up, as it should
+            type(self).script(self.wfile)
+
+
+@pytest.fixture
+def gateway_over_scripted(
+    gateway_factory: Callable[..., GatewayProcess], upstreams: dict[str, SimProcess], tmp_path: Path
+) -> Iterator[tuple[GatewayProcess, type[_ScriptedTier]]]:
+    """A gateway whose primary, remote-a, runs a raw script instead of speaking HTTP properly."""
+    handler = type("ScriptedTier", (_ScriptedTier,), {})
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    folder = write_config(tmp_path / "scripted", upstreams)
+    tiers = list(yaml.safe_load_all((folder / "tiers.yaml").read_text()))
+    tiers[0]["spec"]["endpoint"]["url"] = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    (folder / "tiers.yaml").write_text(yaml.safe_dump_all(tiers))
+    yield gateway_factory(config=folder), handler
+    server.shutdown()
+    server.server_close()
+
+
+def _peak_rss_mib(gateway: GatewayProcess) -> float:
+    status = Path(f"/proc/{gateway.process.pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+
+
+def test_a_tier_whose_header_never_ends_is_an_invalid_response_and_costs_little_memory(
+    gateway_over_scripted: tuple[GatewayProcess, type[_ScriptedTier]],
+) -> None:
+    gateway, handler = gateway_over_scripted
+    handler.script = staticmethod(_endless_header)
+    assert httpx.get(f"{gateway.url}/healthz", timeout=5).status_code == 200
+    peak_before = _peak_rss_mib(gateway)
+    for _ in range(3):
+        response = httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=CHAT, timeout=30)
+        assert response.status_code == 200 and response.headers["x-tiergate-tier"] == "remote-b"
+        assert response.headers["x-tiergate-fallback-reason"] == "remote-a=InvalidResponse"
+    growth = _peak_rss_mib(gateway) - peak_before
+    assert growth < 24, f"the gateway's peak RSS grew by {growth:.0f} MiB"
+
+
+def test_a_stream_whose_event_never_ends_is_cut_with_an_error_event_and_costs_little_memory(
+    gateway_over_scripted: tuple[GatewayProcess, type[_ScriptedTier]],
+) -> None:
+    gateway, handler = gateway_over_scripted
+    handler.script = staticmethod(_endless_event)
+    assert httpx.get(f"{gateway.url}/healthz", timeout=5).status_code == 200
+    peak_before = _peak_rss_mib(gateway)
+    body = {**BODY, "stream": True}
+    with httpx.stream("POST", f"{gateway.base_url}/chat/completions", json=body, headers=CHAT, timeout=30) as streamed:
+        assert streamed.status_code == 200 and streamed.headers["x-tiergate-tier"] == "remote-a"
+        content = b"".join(streamed.iter_bytes())
+    assert len(content) < 64 * 1024  # the unfinished event is never relayed
+    *_, error_event, done, end = content.split(b"\n\n")
+    assert orjson.loads(error_event.removeprefix(b"data: "))["error"]["code"] == "stream_interrupted"
+    assert done == b"data: [DONE]" and end == b""
+    growth = _peak_rss_mib(gateway) - peak_before
+    assert growth < 24, f"the gateway's peak RSS grew by {growth:.0f} MiB"
+    assert "broke after the first byte: EventTooLargeError" in gateway.logs()
+    again = httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=CHAT, timeout=30)
+    assert again.status_code == 200  # and the gateway serves on

@@ -16,6 +16,8 @@ import pytest
 
 from tiergate_gateway.http11 import (
     _PAUSE_ABOVE,
+    MAX_HEAD_BYTES,
+    MAX_HEADERS,
     ConnectError,
     InvalidHeaderError,
     InvalidResponseError,
@@ -499,7 +501,7 @@ async def test_cancelling_a_stream_while_it_drains_still_closes_its_connection(s
     server = await serve(script)
     pool = Pool()
     response = await pool.post(server.url, b"{}", {})
-    handle = StreamHandle(response, await response.read_chunk(), _rest(response, 5), 0.0)
+    handle = StreamHandle(response, await response.read_chunk(), _rest(response, 5, None), 0.0)
     draining = asyncio.ensure_future(handle.aclose(finished=True))
     await asyncio.sleep(0.05)
     draining.cancel()
@@ -507,4 +509,79 @@ async def test_cancelling_a_stream_while_it_drains_still_closes_its_connection(s
         await draining
     await asyncio.wait_for(closed.wait(), 5)
     assert pool.open_connections == 0
+    await pool.close()
+
+
+# -- bounded answer heads
+
+
+def endless_header(sent: list[int]) -> Callable[[Server], Handler]:
+    """Answer with a header line that never ends, counting the bytes written until the client leaves."""
+
+    def script(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-endless: ")
+            filler = b"a" * 4096
+            while sent[0] < 512 << 20:  # stops when the client closes (the write fails) or at 512 MiB
+                writer.write(filler)
+                sent[0] += len(filler)
+                await writer.drain()
+
+        return handle
+
+    return script
+
+
+async def test_an_answer_head_that_never_ends_is_an_invalid_response_after_64_kib(serve) -> None:
+    sent = [0]
+    server = await serve(endless_header(sent))
+    pool = Pool()
+    with pytest.raises(InvalidResponseError, match="head is longer than 65536 bytes"):
+        async with asyncio.timeout(5):
+            await pool.post(server.url, b"{}", {})
+    assert pool.open_connections == 0
+    await asyncio.sleep(0.05)
+    assert sent[0] < 16 << 20  # we stopped reading: what the server wrote fits in the sockets' buffers
+    await pool.close()
+
+
+async def test_an_answer_head_over_the_limit_in_one_piece_is_invalid_even_with_its_end(serve) -> None:
+    big = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-big: " + b"a" * (MAX_HEAD_BYTES + 100) + b"\r\n\r\n{}"
+    server = await serve(keep_alive(big))
+    pool = Pool()
+    with pytest.raises(InvalidResponseError, match="head is longer"):
+        await pool.post(server.url, b"{}", {})
+    assert pool.open_connections == 0
+    await pool.close()
+
+
+async def test_an_answer_with_more_than_100_header_lines_is_invalid(serve) -> None:
+    headers = b"".join(b"x-h: %d\r\n" % i for i in range(MAX_HEADERS + 1))  # one name: the lines count, not the names
+    server = await serve(keep_alive(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n" + headers + b"\r\n{}"))
+    pool = Pool()
+    with pytest.raises(InvalidResponseError, match="header lines"):
+        await pool.post(server.url, b"{}", {})
+    await pool.close()
+
+
+async def test_a_60_kib_head_and_a_small_head_with_a_large_first_read_are_answers(serve) -> None:
+    big_head = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-big: " + b"a" * (60 * 1024) + b"\r\n\r\n{}"
+    body = b"x" * (200 * 1024)
+    big_body = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+    for answer, expected in ((big_head, b"{}"), (big_body, body)):
+        server = await serve(keep_alive(answer))
+        pool = Pool()
+        for _ in range(2):  # and on the reused connection, with a fresh budget
+            response = await pool.post(server.url, b"{}", {})
+            assert response.status == 200 and await response.read() == expected
+            response.release()
+        await pool.close()
+
+
+async def test_the_head_limit_is_the_pools_to_set(serve) -> None:
+    server = await serve(keep_alive(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-mid: " + b"a" * 3000 + b"\r\n\r\n{}"))
+    pool = Pool(max_head_bytes=2048)
+    with pytest.raises(InvalidResponseError):
+        await pool.post(server.url, b"{}", {})
     await pool.close()
