@@ -16,6 +16,11 @@ by all it sent (450 MB in a hostile test, with `/healthz` taking seconds). A hea
 `max_head_bytes` (`TIERGATE_MAX_HEADER_BYTES`, 64 KiB by default) or with more than
 `MAX_HEADERS` lines gets 431 and the connection closes, as uvicorn's h11 protocol (16 KiB),
 Go (1 MiB) and proxies refuse one; the answer waits for responses still being written ahead of it.
+A head must also arrive within `head_timeout_seconds` (`TIERGATE_HEAD_TIMEOUT_SECONDS`, 10 s) of
+its first byte, or it gets 408 and the connection closes: every byte a slow-header client sends
+cancels uvicorn's keep-alive timer, so without this one trickle held a connection for good
+(nginx's `client_header_timeout`). The timer starts only when a head spans more than one read,
+so the usual request, whose head arrives whole, pays nothing for it.
 """
 
 from __future__ import annotations
@@ -37,15 +42,16 @@ socket with unread bytes sends a reset, which can destroy the 431 before a clien
 has read it; nginx lingers the same way."""
 
 
-def _configured_max_head_bytes() -> int:
-    """`TIERGATE_MAX_HEADER_BYTES`, read once, when uvicorn imports this module.
+def _configured_head_limits() -> tuple[int, float]:
+    """`TIERGATE_MAX_HEADER_BYTES` and `TIERGATE_HEAD_TIMEOUT_SECONDS`, read once, when uvicorn imports this module.
 
     uvicorn builds the protocol itself, with no way to hand it our settings. A class attribute set
     by cli.py before `uvicorn.run` would not reach `--workers N` processes, which are spawned and
     import this module afresh; the settings reach them as environment variables, like every other
     setting, so reading those at import gives each worker the parent's value.
     """
-    return GatewaySettings().max_header_bytes
+    settings = GatewaySettings()
+    return settings.max_header_bytes, settings.head_timeout_seconds
 
 
 class _HeadTooLarge(Exception):
@@ -101,7 +107,9 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """HttpToolsProtocol whose request cycles write a response's head and first body bytes at once,
     and that answers 431 to a request head over `max_head_bytes` or `MAX_HEADERS` lines."""
 
-    max_head_bytes: ClassVar[int] = _configured_max_head_bytes()
+    max_head_bytes: ClassVar[int]
+    head_timeout_seconds: ClassVar[float]
+    max_head_bytes, head_timeout_seconds = _configured_head_limits()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,6 +121,9 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         self._head_later_reads = 0
         """Bytes of the reads since: all of them head while the head is unfinished."""
         self._refused = False
+        self._refusal: tuple[int, str, str] = (431, "", "")
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_began = 0.0
 
     def data_received(self, data: bytes) -> None:
         """uvicorn's, with the head counted and a refused connection's bytes dropped unparsed."""
@@ -138,17 +149,22 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
-        if self._in_head and (self._head_later_reads > self.max_head_bytes or len(self.headers) > MAX_HEADERS):
-            self._refuse()  # an unfinished head already too long: refuse before it grows further
+        if self._in_head:
+            if self._head_later_reads > self.max_head_bytes or len(self.headers) > MAX_HEADERS:
+                self._refuse()  # an unfinished head already too long: refuse before it grows further
+            elif self._head_timer is None:  # a head spread over reads: from now on it runs against the clock
+                self._head_timer = self.loop.call_at(self._head_began + self.head_timeout_seconds, self._head_late)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
         self._head_first_read = self._read_size
         self._head_later_reads = 0
+        self._head_began = self.loop.time()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._stop_head_timer()
         if len(self.headers) > MAX_HEADERS or (
             self._head_first_read + self._head_later_reads > self.max_head_bytes  # the reads could hold a long head
             and self._head_size() > self.max_head_bytes
@@ -163,29 +179,53 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if self._refused and self.cycle.response_complete and not self.transport.is_closing():
-            self._send_431()  # the responses ahead of the refused request are out
+            self._send_refusal()  # the responses ahead of the refused request are out
 
     def _head_size(self) -> int:
         """The current head's size on the wire, give or take the method and spaces."""
         return len(self.url) + 16 + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
-    def _refuse(self) -> None:
-        """Stop parsing; answer 431 now, or after the responses still being written on this connection."""
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_late(self) -> None:
+        """The head did not arrive in time: 408, then close (after responses ahead of it, as for 431)."""
+        self._head_timer = None
+        if not self._in_head or self._refused:
+            return
+        self._refuse(
+            408,
+            f"The request's head did not arrive within {self.head_timeout_seconds:g} seconds.",
+            "request_timeout",
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def _refuse(self, status: int = 431, message: str = "", code: str = "request_header_fields_too_large") -> None:
+        """Stop parsing; answer now, or after the responses still being written on this connection."""
+        if not message:
+            message = (
+                f"The request's header section is larger than {self.max_head_bytes} bytes "
+                f"or has more than {MAX_HEADERS} fields."
+            )
+        self._refusal = (status, message, code)
         self._refused = True
         self._in_head = False
-        self.logger.info("Refused a request head over %d bytes or %d lines (431).", self.max_head_bytes, MAX_HEADERS)
+        self._stop_head_timer()
+        self.logger.info("Refused a request head (%d): %s", status, message)
         if self.cycle is not None and not self.cycle.response_complete:
             self.flow.pause_reading()  # resumed by on_response_complete, which then answers
             return
-        self._send_431()
+        self._send_refusal()
 
-    def _send_431(self) -> None:
-        message = (
-            f"The request's header section is larger than {self.max_head_bytes} bytes "
-            f"or has more than {MAX_HEADERS} fields."
-        )
-        body = error_body(message, "invalid_request_error", "request_header_fields_too_large")
-        content = [STATUS_LINE[431]]
+    def _send_refusal(self) -> None:
+        status, message, code = self._refusal
+        body = error_body(message, "invalid_request_error", code)
+        content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
         content.extend(

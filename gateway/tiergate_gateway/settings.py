@@ -32,6 +32,8 @@ class GatewaySettings(BaseSettings):
     """Largest request body accepted (413 above it)."""
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     """Longest request head (request line and headers) accepted; a longer one gets 431 and the connection closes."""
+    head_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Time a request head may take once it has begun (408 and close after it): slow-header clients."""
     body_timeout_seconds: float = Field(default=10.0, gt=0)
     """Time a request body may take to start arriving (408 after it); see api/body.py."""
     body_min_bytes_per_second: int = Field(default=64 * 1024, gt=0)

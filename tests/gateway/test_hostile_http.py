@@ -145,3 +145,26 @@ def test_the_limit_is_set_by_tiergate_max_header_bytes(gateway_factory: Callable
     gateway = gateway_factory(env={"TIERGATE_MAX_HEADER_BYTES": "8192"})
     assert httpx.get(f"{gateway.url}/healthz", headers={"x-big": "a" * 6000}, timeout=5).status_code == 200
     _assert_431(_exchange(gateway.port, _get(b"x-big: " + b"a" * 9000 + b"\r\n")))
+
+
+def test_a_head_that_trickles_in_gets_408_and_the_connection_closes(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    """Slow headers: every byte cancelled uvicorn's keep-alive timer, so one trickle held a connection for good."""
+    gateway = gateway_factory(env={"TIERGATE_HEAD_TIMEOUT_SECONDS": "1"})
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: gateway\r\n")
+        started = time.monotonic()
+        answer = b""
+        while time.monotonic() - started < 6:
+            try:
+                sock.sendall(b"x-slow-%d: y\r\n" % int((time.monotonic() - started) * 10))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            readable, _, _ = select.select([sock], [], [], 0.3)
+            if readable:
+                answer = _read_to_end(sock, 2.0)
+                break
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert orjson.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "request_timeout"
+    assert httpx.get(f"{gateway.url}/healthz", timeout=5).status_code == 200  # a whole head is still welcome
