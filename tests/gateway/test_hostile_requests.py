@@ -55,6 +55,27 @@ def test_stalled_uploads_hold_no_slot_every_tenant_needs(
     assert "tiergate_slow_uploads_total" in metrics and "tiergate_slow_uploads_total 0.0" not in metrics
 
 
+def test_a_body_that_arrives_in_pieces_within_its_time_is_read_whole(
+    gateway_factory: Callable[..., GatewayProcess], upstreams: dict[str, SimProcess]
+) -> None:
+    """The timed path: a body that did not come with the head, in pieces."""
+    gateway = gateway_factory()
+    body = orjson.dumps({**BODY, "messages": [{"role": "user", "content": "x " * 6_000}]})
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        head = (
+            f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            f"x-tiergate-task: Chat\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        ).encode()
+        sock.sendall(head)
+        for start in range(0, len(body), 4_000):
+            time.sleep(0.1)
+            sock.sendall(body[start : start + 4_000])
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer[-400:]
+
+
 def test_an_aborted_upload_is_a_client_disconnect_not_an_error(
     gateway_factory: Callable[..., GatewayProcess], upstreams: dict[str, SimProcess]
 ) -> None:
