@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+from opentelemetry import trace
 
 from routing_fixtures import policy, snapshot, tier
 from tiergate_gateway import dispatch, observe
@@ -83,6 +84,9 @@ def test_an_exception_at_any_step_releases_the_slot_and_the_probe(step: str, mon
     target = STEPS[step]
     if target is not None:
         monkeypatch.setattr(*target, _raise)
+    if step == "propagation_headers":  # reached only with a trace to continue: give the attempt one
+        traced = trace.NonRecordingSpan(trace.SpanContext(trace_id=1, span_id=2, is_remote=False))
+        monkeypatch.setattr(observe, "start_attempt", lambda *_, **__: traced)
     store = SnapshotStore()
     store.publish(snapshot([tier("only", "1B")], policy(["only"], max_attempts=1)))
     health = HealthBook(BreakerSettings(consecutive_failures=1, open_seconds=10))
