@@ -10,6 +10,9 @@ this does the same.
 The head is held only until the next write of the same response or, at the latest, the next
 turn of the event loop (a HEAD answer or an interim `100 Continue` has no body write to join).
 
+It tells a request's handler when its client is gone (`api/departure.py`'s hook in the scope),
+so a completion need not run a watcher task per request to find out.
+
 It also bounds what a request's head may cost. httptools has no limit: it keeps an unfinished
 header line whole (and uvicorn the URL), so a client that never ends a header grew the process
 by all it sent (450 MB in a hostile test, with `/healthz` taking seconds). A head longer than
@@ -31,6 +34,7 @@ from typing import Any, ClassVar, Final
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from tiergate_gateway.api.departure import DEPARTURE_KEY, DepartureHook
 from tiergate_gateway.protocol import error_body
 from tiergate_gateway.settings import GatewaySettings
 
@@ -173,8 +177,10 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         previous = self.cycle
         super().on_headers_complete()
         cycle = self.cycle
-        if cycle is not None and cycle is not previous and cycle.transport is self.transport:
-            cycle.transport = _HeadCoalescingWriter(self.transport)  # type: ignore[assignment]
+        if cycle is not None and cycle is not previous:
+            cycle.scope[DEPARTURE_KEY] = DepartureHook()  # type: ignore[literal-required]
+            if cycle.transport is self.transport:
+                cycle.transport = _HeadCoalescingWriter(self.transport)  # type: ignore[assignment]
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -203,7 +209,11 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        cycle = self.cycle
+        hook = cycle.scope.get(DEPARTURE_KEY) if cycle is not None and not cycle.response_complete else None
         super().connection_lost(exc)
+        if isinstance(hook, DepartureHook) and hook.callback is not None:
+            hook.callback()  # the request's handler stops the work done for a client that is gone
 
     def _refuse(self, status: int = 431, message: str = "", code: str = "request_header_fields_too_large") -> None:
         """Stop parsing; answer now, or after the responses still being written on this connection."""

@@ -114,7 +114,7 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
         entry.task = decision.plan.facts.task.value
         entry.policy = "" if decision.direct else decision.plan.policy.name
         work = dispatcher.run(parsed, decision, deadline_seconds=_deadline(request), request_id=entry.request_id)
-        result = await unless_client_leaves(request.receive, work)
+        result = await unless_client_leaves(request.scope, request.receive, work)
         headers = result.headers
         headers[REQUEST_ID_HEADER] = entry.request_id
         if isinstance(result, Answer):

@@ -9,22 +9,40 @@ generation running to its end on a GPU tier, once per SDK retry.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from typing import Final
 
-from starlette.types import Receive
+from starlette.types import Receive, Scope
+
+DEPARTURE_KEY: Final = "tiergate.departure"
+
+
+class DepartureHook:
+    """Put in a request's ASGI scope by the gateway's server protocol (`serverproto.py`), which calls
+    `callback` when the connection is lost before the response is complete: no watcher task needed."""
+
+    __slots__ = ("callback",)
+
+    def __init__(self) -> None:
+        self.callback: Callable[[], None] | None = None
 
 
 class ClientGone(Exception):
     """The client disconnected before its answer was sent."""
 
 
-async def unless_client_leaves[T](receive: Receive, work: Awaitable[T]) -> T:
+async def unless_client_leaves[T](scope: Scope, receive: Receive, work: Awaitable[T]) -> T:
     """Await `work` in this task; if the client disconnects first, cancel it and raise ClientGone.
 
+    Under the gateway's own server protocol the connection tells us (a hook in the scope, free);
+    under any other ASGI server a watcher task awaits `receive()` (a few microseconds a request).
     Call it only once the request body has been read: the watcher consumes `receive()`.
     """
     task = asyncio.current_task()
     assert task is not None
+    hook = scope.get(DEPARTURE_KEY)
+    if isinstance(hook, DepartureHook):
+        return await _hooked(hook, task, work)
     gone = False
 
     async def watch() -> None:
@@ -44,3 +62,23 @@ async def unless_client_leaves[T](receive: Receive, work: Awaitable[T]) -> T:
         raise ClientGone from None
     finally:
         watcher.cancel()
+
+
+async def _hooked[T](hook: DepartureHook, task: asyncio.Task[object], work: Awaitable[T]) -> T:
+    gone = False
+
+    def on_departure() -> None:
+        nonlocal gone
+        gone = True
+        task.cancel()
+
+    hook.callback = on_departure
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+        raise ClientGone from None
+    finally:
+        hook.callback = None
