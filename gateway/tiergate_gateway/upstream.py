@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Final
 
 from tiergate_gateway.http11 import HttpError, InvalidHeaderError, InvalidResponseError, Pool, Response
+from tiergate_gateway.streamtap import MAX_EVENT_BYTES
 from tiergate_gateway.views import TierView
 
 _PATHS: Final = {"chat": "/chat/completions", "completions": "/completions"}
@@ -182,11 +183,7 @@ async def open_stream(
                 _raise_for_status(response.status, response.headers, content)
             if not response.headers.get("content-type", "").lower().startswith("text/event-stream"):
                 raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream's answer is not an event stream")
-            first = await response.read_chunk()
-            if not first:
-                raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended before its first event")
-            if not first.lstrip(b"\xef\xbb\xbf\r\n").startswith(_SSE_FIELD_STARTS):
-                raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream does not start with an event")
+            first = await _first_event(response)
     except BaseException as exc:  # also a refused answer or a client that went away: never leak the connection
         _close(response)
         raise _failure(exc, f"no first byte within {timeout:g}s") from None
@@ -196,6 +193,29 @@ async def open_stream(
 
 _SSE_FIELD_STARTS: Final = (b"data:", b":", b"event:", b"id:", b"retry:")
 """What the first line of an event stream can be (the WHATWG field names, and a comment)."""
+_EVENT_ENDS: Final = (b"\n\n", b"\r\n\r\n", b"\r\r")
+
+
+async def _first_event(response: Response) -> bytes:
+    """The stream's bytes up to the end of its first whole event: until then nothing has reached the
+    client, so a stream that starts wrong (not an event, or an event that never ends) can still fall
+    back to the next tier."""
+    first = b""
+    while True:
+        chunk = await response.read_chunk()
+        if not chunk:
+            raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended before its first event")
+        first += chunk
+        start = first.lstrip(b"\xef\xbb\xbf\r\n")  # a byte-order mark and blank lines may come first
+        if not start.startswith(_SSE_FIELD_STARTS):
+            if not start or any(field.startswith(start) for field in _SSE_FIELD_STARTS):
+                continue  # too few bytes yet to tell
+            raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream does not start with an event")
+        if any(end in first for end in _EVENT_ENDS):
+            return first
+        if len(first) > MAX_EVENT_BYTES:
+            raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream's first event is too long")
+
 
 
 async def _rest(response: Response, read_timeout: float, until: float | None) -> AsyncIterator[bytes]:

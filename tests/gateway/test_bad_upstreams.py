@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -255,8 +256,11 @@ def _endless_header(wfile: BinaryIO) -> None:
         wfile.write(b"a" * 65536)
 
 
-def _endless_event(wfile: BinaryIO) -> None:
+def _endless_event(wfile: BinaryIO, *, after_a_whole_one: bool = False) -> None:
     wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+    if after_a_whole_one:
+        whole = b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}\n\n'
+        wfile.write(b"%x\r\n%s\r\n" % (len(whole), whole))
     wfile.write(b"6\r\ndata: \r\n")
     for _ in range(512):  # an event that never ends: 32 MiB with no blank line, or until the gateway hangs up
         wfile.write(b"10000\r\n" + b"x" * 65536 + b"\r\n")
@@ -316,11 +320,28 @@ def test_a_tier_whose_header_never_ends_is_an_invalid_response_and_costs_little_
     assert growth < 24, f"the gateway's peak RSS grew by {growth:.0f} MiB"
 
 
-def test_a_stream_whose_event_never_ends_is_cut_with_an_error_event_and_costs_little_memory(
+def test_a_stream_whose_first_event_never_ends_falls_back_and_costs_little_memory(
+    gateway_over_scripted: tuple[GatewayProcess, type[_ScriptedTier]],
+) -> None:
+    """Nothing has reached the client until the first whole event: the next tier can still answer."""
+    gateway, handler = gateway_over_scripted
+    handler.script = staticmethod(_endless_event)
+    peak_before = _peak_rss_mib(gateway)
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions", json={**BODY, "stream": True}, headers=CHAT, timeout=30
+    )
+    assert response.status_code == 200 and response.headers["x-tiergate-tier"] == "remote-b"
+    assert response.headers["x-tiergate-fallback-reason"] == "remote-a=InvalidResponse"
+    assert response.content.endswith(b"data: [DONE]\n\n") and b"xxxx" not in response.content
+    growth = _peak_rss_mib(gateway) - peak_before
+    assert growth < 24, f"the gateway's peak RSS grew by {growth:.0f} MiB"
+
+
+def test_a_stream_whose_later_event_never_ends_is_cut_with_an_error_event_and_costs_little_memory(
     gateway_over_scripted: tuple[GatewayProcess, type[_ScriptedTier]],
 ) -> None:
     gateway, handler = gateway_over_scripted
-    handler.script = staticmethod(_endless_event)
+    handler.script = staticmethod(functools.partial(_endless_event, after_a_whole_one=True))
     assert httpx.get(f"{gateway.url}/healthz", timeout=5).status_code == 200
     peak_before = _peak_rss_mib(gateway)
     body = {**BODY, "stream": True}
