@@ -203,12 +203,12 @@ def test_the_deadline_covers_a_whole_stream(gateway: GatewayProcess, upstreams: 
         "POST",
         f"{gateway.base_url}/chat/completions",
         json={**BODY, "stream": True, "max_tokens": 200},
-        headers={**CHAT, "x-tiergate-timeout-ms": "1500"},
+        headers={**CHAT, "x-tiergate-timeout-ms": "2500"},
         timeout=30,
     ) as response:
         assert response.status_code == 200 and response.headers["x-tiergate-tier"] == "remote-a"
         content = response.read()
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 8
     assert b'"deadline_exceeded"' in content and content.endswith(b"data: [DONE]\n\n")
     set_knobs(upstreams["remote-a"], tokens_per_second=0, output_tokens=6)
     after = post(gateway)  # the caller's deadline was no failure of the tier

@@ -40,31 +40,6 @@ async def unless_client_leaves[T](scope: Scope, receive: Receive, work: Awaitabl
     """
     task = asyncio.current_task()
     assert task is not None
-    hook = scope.get(DEPARTURE_KEY)
-    if isinstance(hook, DepartureHook):
-        return await _hooked(hook, task, work)
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.create_task(watch())
-    try:
-        return await work
-    except asyncio.CancelledError:
-        if not gone:
-            raise
-        task.uncancel()
-        raise ClientGone from None
-    finally:
-        watcher.cancel()
-
-
-async def _hooked[T](hook: DepartureHook, task: asyncio.Task[object], work: Awaitable[T]) -> T:
     gone = False
 
     def on_departure() -> None:
@@ -72,7 +47,12 @@ async def _hooked[T](hook: DepartureHook, task: asyncio.Task[object], work: Awai
         gone = True
         task.cancel()
 
-    hook.callback = on_departure
+    hook = scope.get(DEPARTURE_KEY)
+    watcher = None
+    if isinstance(hook, DepartureHook):
+        hook.callback = on_departure
+    else:
+        watcher = asyncio.create_task(_watch(receive, on_departure))
     try:
         return await work
     except asyncio.CancelledError:
@@ -81,4 +61,13 @@ async def _hooked[T](hook: DepartureHook, task: asyncio.Task[object], work: Awai
         task.uncancel()
         raise ClientGone from None
     finally:
-        hook.callback = None
+        if watcher is not None:
+            watcher.cancel()
+        else:
+            hook.callback = None
+
+
+async def _watch(receive: Receive, on_departure: Callable[[], None]) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    on_departure()

@@ -3,16 +3,17 @@
 Starlette's StreamingResponse starts an anyio task group per response to watch for the
 client leaving; measured here that cost a third of the gateway's CPU per stream and most
 of the time it added before the first byte. This one runs the relay in the request's own
-task and watches `receive()` in a single asyncio task: when the client goes, the relay is
+task and learns of the client leaving as a completion does (`departure.py`): the relay is
 cancelled, so the upstream request is closed too and nothing keeps generating.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Callable, Mapping
 
 from starlette.types import Receive, Scope, Send
+
+from tiergate_gateway.api.departure import ClientGone, unless_client_leaves
 
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -32,37 +33,23 @@ class EventStreamResponse:
         self.on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        gone = False
-
-        async def watch() -> None:
-            nonlocal gone
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            gone = True
-            task.cancel()
-
-        watcher = asyncio.create_task(watch())
         try:
-            # Start the relay before anything can suspend: its clean-up (the upstream connection, the
-            # tier's slot, the accounting) runs only in a generator that has started.
-            first = await anext(self.chunks, b"")
-            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-            if first:
-                await send({"type": "http.response.body", "body": first, "more_body": True})
-            async for chunk in self.chunks:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except asyncio.CancelledError:
-            if not gone:
-                raise
-            task.uncancel()  # the client left: that ends the stream, not the server
-        except OSError:
-            pass  # the connection broke while sending: the same as the client leaving
+            await unless_client_leaves(scope, receive, self._relay(send))
+        except (ClientGone, OSError):
+            pass  # the client left, or the connection broke while sending: the stream ends, not the server
         finally:
-            watcher.cancel()
             try:
                 await self.chunks.aclose()
             finally:
                 self.on_close()
+
+    async def _relay(self, send: Send) -> None:
+        # Start the relay before anything can suspend: its clean-up (the upstream connection, the
+        # tier's slot, the accounting) runs only in a generator that has started.
+        first = await anext(self.chunks, b"")
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        if first:
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+        async for chunk in self.chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
