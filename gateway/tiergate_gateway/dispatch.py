@@ -128,13 +128,20 @@ class Dispatcher:
         """The routing decision for a request against the current snapshot, in a `tiergate.route` span."""
         if not self.store.ready:
             raise NotReadyError("the gateway has not loaded its tiers and policies yet; retry shortly")
-        with tracer().start_as_current_span("tiergate.route") as span:
-            try:
-                decision = decide(self.store.current, parsed, headers, self.health, self.state, self.clock())
-            except BudgetExceededError as exc:
-                self._log_budget_once(parsed.model, f"budget exceeded for model {parsed.model!r}: {exc.message}")
-                raise
-            observe.record_decision(span, decision)
+        # Not start_as_current_span: nothing below starts spans or logs per request, and making the
+        # span current costs ~4 us a request (two context switches) for no gain.
+        span = tracer().start_span("tiergate.route")
+        try:
+            decision = decide(self.store.current, parsed, headers, self.health, self.state, self.clock())
+        except BudgetExceededError as exc:
+            self._log_budget_once(parsed.model, f"budget exceeded for model {parsed.model!r}: {exc.message}")
+            observe.end_route_with_error(span, exc)
+            raise
+        except BaseException as exc:
+            observe.end_route_with_error(span, exc)
+            raise
+        observe.record_decision(span, decision)
+        span.end()
         if Note.BUDGET_DOWNGRADE in decision.plan.notes:
             policy = decision.plan.policy.name
             self._log_budget_once(policy, f"policy {policy} is over budget; downgrading to the cheapest tiers")

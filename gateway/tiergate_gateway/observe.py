@@ -58,6 +58,14 @@ def record_decision(span: Span, decision: Decision) -> None:
         )
 
 
+def end_route_with_error(span: Span, exc: BaseException) -> None:
+    """End the `tiergate.route` span of a decision that failed (as start_as_current_span would)."""
+    if span.is_recording():
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    span.end()
+
+
 def start_attempt(decision: Decision, step: Step, number: int, endpoint: str, stream: bool) -> Span:
     """A `tiergate.attempt` span (ended by `end_attempt`, after a stream's last byte for streams)."""
     span = tracer().start_span("tiergate.attempt", kind=trace.SpanKind.CLIENT)
