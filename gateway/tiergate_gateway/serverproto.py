@@ -212,8 +212,10 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         hook = cycle.scope.get(DEPARTURE_KEY) if cycle is not None and not cycle.response_complete else None
         super().connection_lost(exc)
-        if isinstance(hook, DepartureHook) and hook.callback is not None:
-            hook.callback()  # the request's handler stops the work done for a client that is gone
+        if isinstance(hook, DepartureHook):
+            hook.left = True
+            if hook.callback is not None:
+                hook.callback()  # the request's handler stops the work done for a client that is gone
 
     def _refuse(self, status: int = 431, message: str = "", code: str = "request_header_fields_too_large") -> None:
         """Stop parsing; answer now, or after the responses still being written on this connection."""

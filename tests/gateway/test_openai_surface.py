@@ -7,6 +7,7 @@ Real gateway and simulator processes on loopback; the SDK is the one users insta
 from __future__ import annotations
 
 import math
+import socket
 import time
 from collections.abc import Callable, Iterator
 
@@ -270,3 +271,21 @@ def test_a_callers_own_request_id_is_kept_and_logged(shared_gateway: GatewayProc
         f"{shared_gateway.base_url}/chat/completions", json=BODY, headers={**CHAT, "x-request-id": "a b<script>"}
     )
     assert hostile.headers["x-request-id"].startswith("req_")
+
+
+def test_a_request_whose_client_hangs_up_at_once_is_never_generated(
+    gateway: GatewayProcess, upstreams: dict[str, SimProcess]
+) -> None:
+    """Fire and forget: the connection closes right after the request, before or while the work starts."""
+    set_knobs(upstreams["remote-a"], ttft_ms=3000)
+    body = orjson.dumps(BODY)
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        f"x-tiergate-task: Chat\r\ncontent-length: {len(body)}\r\n\r\n"
+    ).encode()
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
+            sock.sendall(head + body)
+    time.sleep(0.5)
+    assert stats(upstreams["remote-a"])["in_flight"] == 0  # nothing is generating for them
+    assert stats(upstreams["remote-a"])["outcomes"]["ok"] == 0

@@ -64,3 +64,20 @@ def test_work_that_ends_first_is_returned_and_a_real_cancel_still_propagates(sco
             await task
 
     asyncio.run(scenario())
+
+
+def test_a_client_gone_before_the_work_begins_gets_none_of_it() -> None:
+    hook = DepartureHook()
+    hook.left = True
+    started = []
+
+    async def work() -> str:
+        started.append(True)
+        return "generated"
+
+    async def receive() -> dict[str, object]:
+        raise AssertionError("not watched")
+
+    with pytest.raises(ClientGone):
+        asyncio.run(unless_client_leaves({DEPARTURE_KEY: hook}, receive, work()))
+    assert not started

@@ -9,6 +9,7 @@ generation running to its end on a GPU tier, once per SDK retry.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -21,10 +22,12 @@ class DepartureHook:
     """Put in a request's ASGI scope by the gateway's server protocol (`serverproto.py`), which calls
     `callback` when the connection is lost before the response is complete: no watcher task needed."""
 
-    __slots__ = ("callback",)
+    __slots__ = ("callback", "left")
 
     def __init__(self) -> None:
         self.callback: Callable[[], None] | None = None
+        self.left = False
+        """The client is gone already (it may leave before any work starts)."""
 
 
 class ClientGone(Exception):
@@ -50,6 +53,10 @@ async def unless_client_leaves[T](scope: Scope, receive: Receive, work: Awaitabl
     hook = scope.get(DEPARTURE_KEY)
     watcher = None
     if isinstance(hook, DepartureHook):
+        if hook.left:  # gone before the work began: do none of it
+            if inspect.iscoroutine(work):
+                work.close()
+            raise ClientGone
         hook.callback = on_departure
     else:
         watcher = asyncio.create_task(_watch(receive, on_departure))
