@@ -222,15 +222,19 @@ async def _rest(response: Response, read_timeout: float, until: float | None) ->
     """The stream's remaining chunks; a silence longer than `read_timeout` is a TimeoutError, and
     the request's deadline (`until`, monotonic) passing is DeadlineReached."""
     while True:
-        wait = read_timeout
+        wait, deadline_bound = read_timeout, False
         if until is not None:
-            wait = min(wait, until - time.monotonic())
-            if wait <= 0:
+            left = until - time.monotonic()
+            if left <= 0:
                 raise DeadlineReached
+            if left <= wait:
+                wait, deadline_bound = left, True
         try:
             chunk = await response.read_chunk(wait)
         except TimeoutError:
-            if until is not None and time.monotonic() >= until:
+            # Which limit ran out is known from the wait chosen: a timer may fire a hair before
+            # `until` by the clock, and that must still be the caller's deadline, not the tier's silence.
+            if deadline_bound:
                 raise DeadlineReached from None
             raise
         if not chunk:
