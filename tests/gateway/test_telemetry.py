@@ -45,6 +45,17 @@ def _request(gateway: GatewayProcess, **body: Any) -> httpx.Response:
     return httpx.post(f"{gateway.base_url}/chat/completions", json={**BODY, **body}, headers=headers, timeout=30)
 
 
+def _access_line(gateway: GatewayProcess, request_id: str) -> dict[str, Any]:
+    """The access line of a request (written within 50 ms of its end, so waited for)."""
+    deadline = time.monotonic() + 5
+    while True:
+        found = [line for line in gateway.logs().splitlines() if request_id in line and "tiergate.access" in line]
+        if found:
+            return orjson.loads(found[-1])  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, f"no access line for {request_id}"
+        time.sleep(0.05)
+
+
 def _tree(spans: list[Any]) -> tuple[Any, Any, list[Any]]:
     server = next(s for s in spans if s.name == "POST /v1/chat/completions")
     route = next(s for s in spans if s.name == "tiergate.route")
@@ -65,8 +76,8 @@ def test_routed_request_trace_continues_the_callers_and_reaches_the_tier(
     assert response.status_code == 200
     server, route, attempts = _tree(receiver.wait_for(_complete(1)))
     assert attrs(server)["tiergate.request_id"] == response.headers["x-request-id"]
-    access = [line for line in traced.logs().splitlines() if response.headers["x-request-id"] in line]
-    assert access and orjson.loads(access[-1])["trace_id"] == CALLER_TRACE  # the log line leads to the trace
+    access = _access_line(traced, response.headers["x-request-id"])
+    assert access["trace_id"] == CALLER_TRACE  # the log line leads to the trace
     assert server.trace_id.hex() == CALLER_TRACE and server.parent_span_id.hex() == CALLER_SPAN
     assert route.parent_span_id == server.span_id and attempts[0].parent_span_id == server.span_id
     decision = attrs(route)
