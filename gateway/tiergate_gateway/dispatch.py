@@ -35,7 +35,7 @@ from tiergate_gateway.health import HealthBook
 from tiergate_gateway.http11 import HttpError, Pool
 from tiergate_gateway.limits import Limits
 from tiergate_gateway.protocol import ParsedRequest, sse_error_event, tier_error_body, usage_counts
-from tiergate_gateway.registry import SnapshotStore
+from tiergate_gateway.registry import Snapshot, SnapshotStore
 from tiergate_gateway.routing import Note, Plan, Role, SkipReason, Step, retry_after_header
 from tiergate_gateway.state import LocalState
 from tiergate_gateway.streamtap import EventTooLargeError, StreamTap
@@ -123,16 +123,22 @@ class Dispatcher:
         self.clock = clock
         self.max_response_bytes = max_response_bytes
         self._budget_logged: set[tuple[str, str]] = set()
+        self._known_snapshot: Snapshot | None = None
 
     def decide(self, parsed: ParsedRequest, headers: Mapping[str, str]) -> Decision:
         """The routing decision for a request against the current snapshot, in a `tiergate.route` span."""
         if not self.store.ready:
             raise NotReadyError("the gateway has not loaded its tiers and policies yet; retry shortly")
+        snapshot = self.store.current
+        if snapshot is not self._known_snapshot:  # a swap: live figures of deleted tiers go with them
+            self._known_snapshot = snapshot
+            self.health.forget_except(set(snapshot.tiers))
+            self.limits.forget_except(set(snapshot.tiers))
         # Not start_as_current_span: nothing below starts spans or logs per request, and making the
         # span current costs ~4 us a request (two context switches) for no gain.
         span = tracer().start_span("tiergate.route")
         try:
-            decision = decide(self.store.current, parsed, headers, self.health, self.state, self.clock())
+            decision = decide(snapshot, parsed, headers, self.health, self.state, self.clock())
         except BudgetExceededError as exc:
             self._log_budget_once(parsed.model, f"budget exceeded for model {parsed.model!r}: {exc.message}")
             observe.end_route_with_error(span, exc)

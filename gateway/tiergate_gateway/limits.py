@@ -89,6 +89,11 @@ class Limits:
         else:
             self._tier_in_flight.pop(key, None)
 
+    def forget_except(self, keys: set[str]) -> None:
+        """Drop the rate windows of tiers that no longer exist (in-flight counts end by themselves)."""
+        for key in [key for key in self._windows if key not in keys]:
+            del self._windows[key]
+
     def _window(self, key: str, now: float) -> _Window:
         minute = int(now // 60)
         window = self._windows.get(key)

@@ -125,3 +125,18 @@ def test_a_body_nested_too_deep_to_send_is_a_400_and_releases_the_probe() -> Non
     with pytest.raises(dispatch.InvalidRequestError):
         asyncio.run(attempt())
     assert health.stats(KEY).probes_in_flight == 0 and health.blocked(KEY, 101) is None
+
+
+def test_live_figures_of_deleted_tiers_are_dropped_at_the_next_swap() -> None:
+    """Tier churn must not grow the health book and the rate windows for ever."""
+    store = SnapshotStore()
+    store.publish(snapshot([tier("only", "1B"), tier("gone", "1B")], policy(["only", "gone"])))
+    dispatcher = Dispatcher(store, _FakePool("none"), clock=lambda: 100.0)  # type: ignore[arg-type]
+    parsed = parse_request(b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}', "chat")
+    dispatcher.decide(parsed, {"x-tiergate-task": "Chat"})
+    dispatcher.health.record_failure("default/gone", 99.0)
+    dispatcher.limits._window("default/gone", 99.0)
+    store.publish(snapshot([tier("only", "1B")], policy(["only"])))
+    dispatcher.decide(parsed, {"x-tiergate-task": "Chat"})
+    assert "default/gone" not in dispatcher.health._stats
+    assert "default/gone" not in dispatcher.limits._windows
