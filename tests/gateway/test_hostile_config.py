@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from hostile_yaml import alias_bomb
 from tiergate_gateway.process import GatewayProcess
 from tiergate_gateway.sim.process import SimProcess
 from tiers_setup import TIERS, stats, tier_document, write_config
@@ -45,16 +46,6 @@ def _peak_rss_kib(pid: int) -> int:
     raise AssertionError("no VmHWM in /proc")
 
 
-def _alias_bomb(levels: int = 7, width: int = 9) -> str:
-    """About 600 bytes whose capabilities.tasks is width**(levels+1) (43 million) entries once expanded."""
-    lines = ["apiVersion: tiergate.io/v1alpha1", "kind: ModelTier", "metadata: {name: bomb}"]
-    lines.append(f"l0: &l0 [{', '.join(['Chat'] * width)}]")
-    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * width)}]" for n in range(1, levels)]
-    lines += ["spec:", "  model: m", "  size: 1B", "  endpoint: {url: 'http://127.0.0.1:1/v1'}"]
-    lines += ["  capabilities:", f"    tasks: [{', '.join([f'*l{levels - 1}'] * width)}]"]
-    return "\n".join(lines) + "\n"
-
-
 def test_alias_bomb_is_refused_while_the_gateway_keeps_serving_and_stops_on_sigterm(
     gateway_factory: Callable[..., GatewayProcess], upstreams: dict[str, SimProcess], tmp_path: Path
 ) -> None:
@@ -62,7 +53,7 @@ def test_alias_bomb_is_refused_while_the_gateway_keeps_serving_and_stops_on_sigt
     gateway = gateway_factory(config=folder)
     assert _chat(gateway).status_code == 200
     peak_before = _peak_rss_kib(gateway.process.pid)
-    (folder / "bomb.yaml").write_text(_alias_bomb())
+    (folder / "bomb.yaml").write_text(alias_bomb())
     deadline = time.monotonic() + 10
     while "bomb.yaml" not in gateway.logs() and time.monotonic() < deadline:
         started = time.monotonic()

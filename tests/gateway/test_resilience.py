@@ -176,6 +176,9 @@ def test_daily_budget_rejects_once_spent(
     assert codes[0] == 200 and codes[-1] == 429
     refused = post(gateway)
     assert refused.json()["error"]["code"] == "budget_exceeded"
+    # retrying cannot help today; the budget comes back when the UTC day turns
+    assert refused.headers["x-should-retry"] == "false"
+    assert abs(int(refused.headers["retry-after"]) - (86_400 - time.time() % 86_400)) <= 2
 
 
 def test_budget_downgrade_sends_to_the_cheapest_local_tier(

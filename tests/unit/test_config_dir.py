@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hostile_yaml import alias_bomb
 from routing_fixtures import policy, tier
 from tiergate_gateway.registry import SnapshotStore
 from tiergate_gateway.sources.config_dir import MAX_FILE_BYTES, ConfigDirSource, secret_env_name
@@ -99,19 +100,9 @@ print(json.dumps({"seconds": seconds, "grown_kib": grown, "tiers": sorted(snapsh
 """
 
 
-def _alias_bomb(levels: int = 7, width: int = 9) -> str:
-    """A ModelTier whose capabilities.tasks expands to width**(levels+1) entries through nested aliases."""
-    lines = ["apiVersion: tiergate.io/v1alpha1", "kind: ModelTier", "metadata: {name: bomb}"]
-    lines.append(f"l0: &l0 [{', '.join(['Chat'] * width)}]")
-    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * width)}]" for n in range(1, levels)]
-    lines += ["spec:", "  model: m", "  size: 1B", "  endpoint: {url: 'http://127.0.0.1:1/v1'}"]
-    lines += ["  capabilities:", f"    tasks: [{', '.join([f'*l{levels - 1}'] * width)}]"]
-    return "\n".join(lines) + "\n"
-
-
 def test_alias_bomb_is_refused_within_a_second_and_a_few_megabytes(tmp_path: Path) -> None:
     _write(tmp_path / "good.yaml", tier("a", "1B"))
-    (tmp_path / "bomb.yaml").write_text(_alias_bomb())  # ~600 bytes; 43 million tasks once expanded
+    (tmp_path / "bomb.yaml").write_text(alias_bomb())  # ~600 bytes; 43 million tasks once expanded
     # A fresh process, so its peak RSS shows what this load cost (the test process's peak is anyone's).
     try:
         result = subprocess.run(

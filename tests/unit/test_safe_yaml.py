@@ -7,6 +7,7 @@ import time
 import pytest
 import yaml
 
+from hostile_yaml import alias_bomb
 from tiergate_api.yamlio import (
     MAX_ALIAS_NODES,
     MAX_CHARACTERS,
@@ -19,16 +20,6 @@ from tiergate_api.yamlio import (
 )
 
 SECRET = "sk-live-0123456789abcdefSECRET"
-
-
-def alias_bomb(levels: int, width: int = 9) -> str:
-    """A ModelTier whose capabilities.tasks expands to width**(levels+1) entries through nested aliases."""
-    lines = ["apiVersion: tiergate.io/v1alpha1", "kind: ModelTier", "metadata: {name: bomb}"]
-    lines.append(f"l0: &l0 [{', '.join(['Chat'] * width)}]")
-    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * width)}]" for n in range(1, levels)]
-    lines += ["spec:", "  model: m", "  size: 1B", "  endpoint: {url: 'http://127.0.0.1:1/v1'}"]
-    lines += ["  capabilities:", f"    tasks: [{', '.join([f'*l{levels - 1}'] * width)}]"]
-    return "\n".join(lines) + "\n"
 
 
 def _refusal(text: str) -> str:
