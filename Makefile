@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(BIN)/tiergate demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator gateway cli tests bench scripts
+	$(BIN)/ruff check operator gateway cli sim tests bench scripts
 
 test: $(STAMP) lint
 	@scripts/system-deps

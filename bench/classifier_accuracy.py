@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tiergate_api.enums import Task
-from tiergate_gateway.classify import _system_cues, classify_messages
+from tiergate_gateway.core.classify import _system_cues, classify_messages
 
 DEFAULT_SET = os.environ.get("TIERGATE_TASKS_DEV", "/work/shared/data/tasks-dev.jsonl")
 

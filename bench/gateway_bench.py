@@ -50,8 +50,8 @@ import aiohttp
 import httpx
 import yaml
 
-from tiergate_gateway.process import GatewayProcess, free_port, start_gateway
-from tiergate_gateway.sim.process import SimProcess, start_sim
+from tiergate_demo.process import GatewayProcess, free_port, start_gateway
+from tiergate_sim.process import SimProcess, start_sim
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "bench/model"

@@ -24,12 +24,13 @@ from typing import Any
 
 from tiergate_api.enums import LatencyClass, Strategy, Task
 from tiergate_api.resources import parse_resource
-from tiergate_gateway import classify
-from tiergate_gateway.classify import classify_messages
-from tiergate_gateway.health import HealthBook
-from tiergate_gateway.registry import SnapshotStore, build_snapshot
-from tiergate_gateway.routing import RequestFacts, plan_request
-from tiergate_gateway.views import with_index
+from tiergate_gateway.core import classify
+from tiergate_gateway.core.classify import classify_messages
+from tiergate_gateway.core.registry import build_snapshot
+from tiergate_gateway.core.routing import RequestFacts, plan_request
+from tiergate_gateway.core.views import with_index
+from tiergate_gateway.runtime.health import HealthBook
+from tiergate_gateway.runtime.snapshots import SnapshotStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = ["0.5B", "1.5B", "3B", "8B", "14B", "32B", "70B", "405B"]

@@ -28,8 +28,8 @@ from typing import Any
 import aiohttp
 import yaml
 
-from tiergate_gateway.process import free_port, start_gateway
-from tiergate_gateway.sim.process import SimProcess, start_sim
+from tiergate_demo.process import free_port, start_gateway
+from tiergate_sim.process import SimProcess, start_sim
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIMARY_FAULTS = {"error_rate": 0.12, "rate_limit_rate": 0.08, "hang_rate": 0.05, "drop_stream_rate": 0.05}

@@ -28,15 +28,25 @@ def build_parser() -> argparse.ArgumentParser:
     version = commands.add_parser("version", help="print the version and exit")
     version.set_defaults(handler=_cmd_version)
     # Each register() costs only argparse; heavy imports happen inside the handlers.
-    from tiergate_gateway.cli import register as register_gateway
-    from tiergate_gateway.cli import register_demo
-    from tiergate_gateway.sim.cli import register as register_sim
+    from tiergate_gateway.server.cli import register as register_gateway
     from tiergate_operator.cli import register as register_operator
 
     register_gateway(commands)
     register_operator(commands)
-    register_sim(commands)
-    register_demo(commands)
+    # The simulator and the demo are development tools: the product image leaves them out,
+    # and then `tiergate sim` and `tiergate demo` are simply not offered.
+    try:
+        from tiergate_sim.cli import register as register_sim
+    except ImportError:
+        pass
+    else:
+        register_sim(commands)
+    try:
+        from tiergate_demo.cli import register_demo
+    except ImportError:
+        pass
+    else:
+        register_demo(commands)
     return parser
 
 

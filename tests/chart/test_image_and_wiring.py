@@ -15,11 +15,11 @@ from packaging.utils import canonicalize_name
 
 from tiergate_api.modeltier import ModelTier
 from tiergate_cli.main import build_parser
-from tiergate_gateway.settings import GatewaySettings
-from tiergate_gateway.sim.cli import build_parser as build_sim_parser
+from tiergate_gateway.server.settings import GatewaySettings
 from tiergate_operator import cli as operator_cli
 from tiergate_operator.render import vllm_args
 from tiergate_operator.settings import OperatorConfig
+from tiergate_sim.cli import build_parser as build_sim_parser
 
 
 def _stages() -> dict[str, list[str]]:

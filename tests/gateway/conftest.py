@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tiergate_gateway.process import GatewayProcess, start_gateway
-from tiergate_gateway.sim.process import SimProcess, start_sim
+from tiergate_demo.process import GatewayProcess, start_gateway
+from tiergate_sim.process import SimProcess, start_sim
 from tiers_setup import API_KEY, TIERS, write_config
 
 

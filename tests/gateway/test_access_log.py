@@ -8,8 +8,8 @@ from collections.abc import Callable
 import httpx
 import orjson
 
-from tiergate_gateway.process import GatewayProcess
-from tiergate_gateway.sim.process import SimProcess
+from tiergate_demo.process import GatewayProcess
+from tiergate_sim.process import SimProcess
 from tiers_setup import API_KEY
 
 SECRET_PROMPT = "the launch code is 0000-swordfish"

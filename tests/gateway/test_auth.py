@@ -12,8 +12,8 @@ import openai
 import pytest
 import yaml
 
-from tiergate_gateway.process import GatewayProcess
-from tiergate_gateway.sim.process import SimProcess
+from tiergate_demo.process import GatewayProcess
+from tiergate_sim.process import SimProcess
 from tiers_setup import API_KEY, set_knobs
 
 TEAM_KEY = "tg-team-a-7f3c9e2b1d4a6f8e0c5b"

@@ -14,8 +14,8 @@ import orjson
 import pytest
 import yaml
 
-from tiergate_gateway.process import GatewayProcess
-from tiergate_gateway.sim.process import SimProcess
+from tiergate_demo.process import GatewayProcess
+from tiergate_sim.process import SimProcess
 from tiers_setup import API_KEY, write_config
 
 CHAT = {"x-tiergate-task": "Chat"}

@@ -11,8 +11,8 @@ import openai
 import pytest
 import yaml
 
-from tiergate_gateway.process import GatewayProcess
-from tiergate_gateway.sim.process import SimProcess
+from tiergate_demo.process import GatewayProcess
+from tiergate_sim.process import SimProcess
 from tiers_setup import API_KEY, set_knobs, stats
 
 CHAT = {"x-tiergate-task": "Chat"}

@@ -16,8 +16,8 @@ import httpx
 import yaml
 
 from hostile_yaml import alias_bomb
-from tiergate_gateway.process import GatewayProcess
-from tiergate_gateway.sim.process import SimProcess
+from tiergate_demo.process import GatewayProcess
+from tiergate_sim.process import SimProcess
 from tiers_setup import TIERS, stats, tier_document, write_config
 
 CHAT = {"x-tiergate-task": "Chat"}

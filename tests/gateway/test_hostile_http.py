@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from tiergate_gateway.process import GatewayProcess
+from tiergate_demo.process import GatewayProcess
 
 
 def _memory_kib(gateway: GatewayProcess, field: str) -> int:

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tiergate_gateway.process import GatewayProcess
-from tiergate_gateway.sim.process import SimProcess
+from tiergate_demo.process import GatewayProcess
+from tiergate_sim.process import SimProcess
 
 CHAT = {"x-tiergate-task": "Chat"}
 BODY = {"model": "auto", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8}

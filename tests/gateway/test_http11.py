@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tiergate_gateway.http11 import (
+from tiergate_gateway.upstream.forward import StreamHandle, _rest
+from tiergate_gateway.upstream.http11 import (
     _PAUSE_ABOVE,
     MAX_HEAD_BYTES,
     MAX_HEADERS,
@@ -25,7 +26,6 @@ from tiergate_gateway.http11 import (
     Pool,
     ServerDisconnectedError,
 )
-from tiergate_gateway.upstream import StreamHandle, _rest
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from harness.runtime import RunningEmulator
-from tiergate_gateway.process import GatewayProcess, start_gateway
-from tiergate_gateway.sim.process import SimProcess
+from tiergate_demo.process import GatewayProcess, start_gateway
+from tiergate_sim.process import SimProcess
 from tiers_setup import API_KEY, policy_document, stats, tier_document
 
 CHAT = {"x-tiergate-task": "Chat"}

@@ -16,8 +16,8 @@ import openai
 import orjson
 import pytest
 
-from tiergate_gateway.process import GatewayProcess
-from tiergate_gateway.sim.process import SimProcess
+from tiergate_demo.process import GatewayProcess
+from tiergate_sim.process import SimProcess
 from tiers_setup import set_knobs, stats
 
 CHAT = {"x-tiergate-task": "Chat"}

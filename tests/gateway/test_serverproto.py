@@ -11,7 +11,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from tiergate_gateway.serverproto import MAX_HEADERS, CoalescingHttpToolsProtocol
+from tiergate_gateway.server.serverproto import MAX_HEADERS, CoalescingHttpToolsProtocol
 
 
 class RecordingTransport(asyncio.Transport):

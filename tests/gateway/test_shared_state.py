@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tiergate_gateway.process import GatewayProcess, free_port
-from tiergate_gateway.sim.process import SimProcess
+from tiergate_demo.process import GatewayProcess, free_port
+from tiergate_sim.process import SimProcess
 from tiers_setup import set_knobs
 
 CHAT = {"x-tiergate-task": "Chat"}

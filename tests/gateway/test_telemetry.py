@@ -12,8 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from otlp import Receiver, attrs
-from tiergate_gateway.process import GatewayProcess, free_port
-from tiergate_gateway.sim.process import SimProcess
+from tiergate_demo.process import GatewayProcess, free_port
+from tiergate_sim.process import SimProcess
 from tiers_setup import API_KEY, set_knobs, stats
 
 CHAT = {"x-tiergate-task": "Chat"}

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from tiergate_gateway.sim.process import SimProcess
+from tiergate_sim.process import SimProcess
 
 TIERS = {"remote-a": ("1B", "Remote"), "remote-b": ("3B", "Remote"), "local": ("8B", "Local")}
 API_KEY = "sk-test-remote-a-0123456789abcdefghij"

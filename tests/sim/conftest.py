@@ -1,4 +1,4 @@
-"""Fixtures for the simulator's tests: real `python -m tiergate_gateway.sim` processes.
+"""Fixtures for the simulator's tests: real `python -m tiergate_sim` processes.
 
 One shared simulator serves most tests; `sim` resets its knobs and stats before each test,
 so tests may change them freely. Tests that need start-up flags use `start_sim`.
@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from tiergate_gateway.sim.process import SimProcess, start_sim
+from tiergate_sim.process import SimProcess, start_sim
 
 MODEL: Final = "org/sim-model-1b"
 SERVED: Final = "sim-small"

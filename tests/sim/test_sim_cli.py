@@ -1,4 +1,4 @@
-"""`tiergate sim` flags, run as `python -m tiergate_gateway.sim` and through `register`."""
+"""`tiergate sim` flags, run as `python -m tiergate_sim` and through `register`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from collections.abc import Callable
 import httpx
 import openai
 
-from tiergate_gateway.sim import cli
-from tiergate_gateway.sim.process import SimProcess
+from tiergate_sim import cli
+from tiergate_sim.process import SimProcess
 
 type Spawn = Callable[..., SimProcess]
 
@@ -33,7 +33,7 @@ VLLM_STYLE = (
 
 def run_module(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tiergate_gateway.sim", *args],
+        [sys.executable, "-m", "tiergate_sim", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tiergate_gateway.sim.process import SimProcess
+from tiergate_sim.process import SimProcess
 
 type ChatBody = Callable[..., dict[str, object]]
 type Spawn = Callable[..., SimProcess]

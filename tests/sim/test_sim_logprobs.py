@@ -8,8 +8,8 @@ import httpx
 import openai
 import pytest
 
-from tiergate_gateway.sim._logprobs import MAX_TOP_LOGPROBS, chat_logprobs, text_logprobs
-from tiergate_gateway.sim._textgen import text_piece
+from tiergate_sim._logprobs import MAX_TOP_LOGPROBS, chat_logprobs, text_logprobs
+from tiergate_sim._textgen import text_piece
 
 if TYPE_CHECKING:
     from collections.abc import Callable

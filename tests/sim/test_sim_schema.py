@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from openai.lib._pydantic import to_strict_json_schema
 
-from tiergate_gateway.sim._schema import MAX_DEPTH, MAX_ITEMS, MAX_NODES, MAX_PROPERTIES, MAX_STRING, sample
+from tiergate_sim._schema import MAX_DEPTH, MAX_ITEMS, MAX_NODES, MAX_PROPERTIES, MAX_STRING, sample
 
 type Schema = dict[str, Any]
 

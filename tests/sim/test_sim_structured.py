@@ -13,8 +13,8 @@ import openai
 import pydantic
 import pytest
 
-from tiergate_gateway.sim._requests import plan_chat, plan_text
-from tiergate_gateway.sim.knobs import SimConfig
+from tiergate_sim._requests import plan_chat, plan_text
+from tiergate_sim.knobs import SimConfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable

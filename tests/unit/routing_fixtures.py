@@ -6,10 +6,10 @@ from typing import Any
 
 from tiergate_api.enums import LatencyClass, Task
 from tiergate_api.resources import parse_resource
-from tiergate_gateway.health import HealthBook
-from tiergate_gateway.registry import Snapshot, build_snapshot
-from tiergate_gateway.routing import RequestFacts
-from tiergate_gateway.views import PolicyView
+from tiergate_gateway.core.registry import Snapshot, build_snapshot
+from tiergate_gateway.core.routing import RequestFacts
+from tiergate_gateway.core.views import PolicyView
+from tiergate_gateway.runtime.health import HealthBook
 
 
 def tier(

@@ -8,7 +8,7 @@ import time
 
 import orjson
 
-from tiergate_gateway.accesslog import AccessEntry, AccessLog
+from tiergate_gateway.telemetry.accesslog import AccessEntry, AccessLog
 
 
 def _entry(status: int = 200, **fields: object) -> AccessEntry:

@@ -16,11 +16,12 @@ import pytest
 from opentelemetry import trace
 
 from routing_fixtures import policy, snapshot, tier
-from tiergate_gateway import dispatch, observe
-from tiergate_gateway.dispatch import Dispatcher
-from tiergate_gateway.health import BreakerSettings, CircuitState, HealthBook
-from tiergate_gateway.protocol import parse_request
-from tiergate_gateway.registry import SnapshotStore
+from tiergate_gateway.core.protocol import parse_request
+from tiergate_gateway.dispatch import dispatcher as dispatch
+from tiergate_gateway.dispatch.dispatcher import Dispatcher
+from tiergate_gateway.runtime.health import BreakerSettings, CircuitState, HealthBook
+from tiergate_gateway.runtime.snapshots import SnapshotStore
+from tiergate_gateway.telemetry import observe
 
 KEY = "default/only"
 ANSWER = orjson.dumps(

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from summary import SUMMARY_KEY
 from tiergate_api.enums import Task
-from tiergate_gateway.classify import Classification, classify_messages, classify_prompt
+from tiergate_gateway.core.classify import Classification, classify_messages, classify_prompt
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_SET = Path(os.environ.get("TIERGATE_TASKS_DEV", ROOT.parent / "shared" / "data" / "tasks-dev.jsonl"))

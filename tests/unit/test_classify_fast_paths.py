@@ -7,8 +7,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tiergate_gateway import _classify_cues as cues_
-from tiergate_gateway import classify
+from tiergate_gateway.core import _classify_cues as cues_
+from tiergate_gateway.core import classify
 
 # The structural patterns as first written; `_classify_cues` spells them so `re` can skip ahead.
 PLAIN_DATE_LIKE = re.compile(r"\d{1,4}[/:-]\d{1,2}(?:[/:-]\d{1,4})?|\d{1,2}\.\d{1,2}\.\d{2,4}")

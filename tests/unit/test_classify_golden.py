@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tiergate_gateway.classify import classify_messages
+from tiergate_gateway.core.classify import classify_messages
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "classifier-golden.jsonl"

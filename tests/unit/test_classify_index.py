@@ -11,16 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tiergate_gateway import _classify_cues as cues_
-from tiergate_gateway._classify_cues import KEYWORD_CUES, Cue
-from tiergate_gateway._classify_index import (
+from tiergate_gateway.core import _classify_cues as cues_
+from tiergate_gateway.core._classify_cues import KEYWORD_CUES, Cue
+from tiergate_gateway.core._classify_index import (
     _expand,
     _literal_prefix,
     _split_top,
     build_scanner,
     literal_alternation,
 )
-from tiergate_gateway.classify import _SCANNER
+from tiergate_gateway.core.classify import _SCANNER
 
 ROOT = Path(__file__).resolve().parents[2]
 REGRESSION_SET = ROOT / "tests" / "data" / "classifier-regression.jsonl"

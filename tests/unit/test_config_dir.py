@@ -14,7 +14,7 @@ import yaml
 
 from hostile_yaml import alias_bomb
 from routing_fixtures import policy, tier
-from tiergate_gateway.registry import SnapshotStore
+from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.sources.config_dir import MAX_FILE_BYTES, ConfigDirSource, secret_env_name
 
 
@@ -88,7 +88,7 @@ SECRET = "sk-live-0123456789abcdefSECRET"
 _LOAD_AND_MEASURE = """
 import json, resource, sys, time
 from pathlib import Path
-from tiergate_gateway.registry import SnapshotStore
+from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.sources.config_dir import ConfigDirSource
 source = ConfigDirSource(Path(sys.argv[1]), SnapshotStore())
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

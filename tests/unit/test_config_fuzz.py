@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tiergate_gateway.registry import SnapshotStore
+from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.sources.config_dir import ConfigDirSource
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "local"

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tiergate_gateway.api.departure import DEPARTURE_KEY, ClientGone, DepartureHook, unless_client_leaves
+from tiergate_gateway.server.api.departure import DEPARTURE_KEY, ClientGone, DepartureHook, unless_client_leaves
 
 
 async def _forever() -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from routing_fixtures import policy, policy_view, tier
-from tiergate_gateway.health import BlockReason, BreakerSettings, CircuitState, HealthBook
+from tiergate_gateway.runtime.health import BlockReason, BreakerSettings, CircuitState, HealthBook
 
 KEY = "default/t"
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from api_cases import endpoint_tier
-from tiergate_gateway.registry import SnapshotStore
+from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.sources.kube import KubeSource
 
 SECRET = "sk-live-0123456789abcdefSECRET"

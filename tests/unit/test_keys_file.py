@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tiergate_gateway.auth import KeyStore
+from tiergate_gateway.server.auth import KeyStore
 
 SECRET = "tg-live-0123456789abcdefSECRET"
 

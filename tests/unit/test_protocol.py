@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tiergate_api.enums import Feature
-from tiergate_gateway.errors import GatewayError, InvalidRequestError
-from tiergate_gateway.protocol import parse_request, sse_error_event
+from tiergate_gateway.core.errors import GatewayError, InvalidRequestError
+from tiergate_gateway.core.protocol import parse_request, sse_error_event
 
 
 def _chat(**fields: object) -> bytes:

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from routing_fixtures import facts, fresh_health, policy, policy_view, tier
 from tiergate_api.enums import Feature, LatencyClass, Task
-from tiergate_gateway.errors import BudgetExceededError, ContextTooLongError, NoTierAvailableError
-from tiergate_gateway.health import HealthBook
-from tiergate_gateway.routing import Note, Role, SkipReason, plan_request
-from tiergate_gateway.views import usd_to_femto
+from tiergate_gateway.core.errors import BudgetExceededError, ContextTooLongError, NoTierAvailableError
+from tiergate_gateway.core.routing import Note, Role, SkipReason, plan_request
+from tiergate_gateway.core.views import usd_to_femto
+from tiergate_gateway.runtime.health import HealthBook
 
 SMALL = tier("small", "1.5B", tasks=["Classification", "Chat"], price_in="0.02", price_out="0.04", ttft=40, tps=200)
 MID = tier("mid", "8B", price_in="0.1", price_out="0.2", ttft=90, tps=110)
@@ -276,7 +276,7 @@ def test_plan_invariants_hold(scenario) -> None:  # type: ignore[no-untyped-def]
 @given(scenarios())
 def test_partial_ranking_plans_what_a_full_ranking_plans(scenario) -> None:  # type: ignore[no-untyped-def]
     """Ranking only the top candidates is an optimisation: it must not change any plan."""
-    from tiergate_gateway import routing
+    from tiergate_gateway.core import routing
 
     docs, doc, request, blocked = scenario
     view = policy_view(docs, doc)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tiergate_gateway.upstream import DeadlineReached, _rest
+from tiergate_gateway.upstream.forward import DeadlineReached, _rest
 
 
 class _Silent:

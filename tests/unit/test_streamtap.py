@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tiergate_gateway.streamtap import MAX_EVENT_BYTES, EventTooLargeError, StreamTap
+from tiergate_gateway.upstream.streamtap import MAX_EVENT_BYTES, EventTooLargeError, StreamTap
 
 
 def _event(payload: dict) -> bytes:  # type: ignore[type-arg]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tiergate_gateway.protocol import tier_error_body, usage_counts
+from tiergate_gateway.core.protocol import tier_error_body, usage_counts
 
 KEY = "sk-live-abcdefghijklmnopqrstuvwxyz"
 

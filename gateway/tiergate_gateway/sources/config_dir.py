@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -25,7 +26,8 @@ from tiergate_api.modeltier import ModelTier
 from tiergate_api.resources import InvalidResourceError, Resource, is_tiergate_document, parse_resource
 from tiergate_api.routingpolicy import RoutingPolicy
 from tiergate_api.yamlio import MAX_CHARACTERS, YamlLimitError, describe_yaml_error, load_documents
-from tiergate_gateway.registry import Snapshot, SnapshotStore, build_snapshot
+from tiergate_gateway.core.registry import Snapshot, build_snapshot
+from tiergate_gateway.runtime.snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,7 @@ class ConfigDirSource:
             [r for r in resources if isinstance(r, RoutingPolicy)],
             self.secrets,
             version=self.store.next_version(),
+            created_at=time.time(),
         )
         self.store.publish(snapshot)
         log.info(

@@ -31,11 +31,12 @@ from tiergate_api.constants import (
 from tiergate_api.modeltier import ModelTier
 from tiergate_api.resources import InvalidResourceError, parse_resource
 from tiergate_api.routingpolicy import RoutingPolicy
-from tiergate_gateway import metrics
-from tiergate_gateway.background import cancel_and_wait
-from tiergate_gateway.budget import utc_day
-from tiergate_gateway.registry import SnapshotStore, build_snapshot
-from tiergate_gateway.views import femto_to_usd
+from tiergate_gateway.core.registry import build_snapshot
+from tiergate_gateway.core.views import femto_to_usd
+from tiergate_gateway.runtime.background import cancel_and_wait
+from tiergate_gateway.runtime.budget import utc_day
+from tiergate_gateway.runtime.snapshots import SnapshotStore
+from tiergate_gateway.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +275,9 @@ class KubeSource:
             except (ValueError, UnicodeDecodeError):
                 return None
 
-        snapshot = build_snapshot(tiers, policies, lookup, version=self.store.next_version())
+        snapshot = build_snapshot(
+            tiers, policies, lookup, version=self.store.next_version(), created_at=time.time()
+        )
         self.store.publish(snapshot)
         log.info("snapshot %d: %d tiers, %d policies", snapshot.version, len(snapshot.tiers), len(snapshot.policies))
 

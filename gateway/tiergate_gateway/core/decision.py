@@ -1,0 +1,151 @@
+"""The routing decision for one request: policy, task, latency class and attempt plan.
+
+Shared by the completion endpoints, `/v1/route/explain` and `tiergate explain`. Pure apart
+from reading live health and today's spend, which it is handed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from tiergate_api.constants import HEADER_LATENCY_CLASS, HEADER_TASK
+from tiergate_api.enums import ClassifierMode, LatencyClass, OnBudgetExceeded, Strategy, Task
+from tiergate_gateway.core.classify import Classification, classify_messages, classify_prompt
+from tiergate_gateway.core.errors import InvalidRequestError, ModelNotFoundError
+from tiergate_gateway.core.health_view import HealthView
+from tiergate_gateway.core.protocol import ParsedRequest
+from tiergate_gateway.core.registry import Snapshot
+from tiergate_gateway.core.routing import Plan, RequestFacts, plan_request
+from tiergate_gateway.core.views import PolicyView, TierView, with_index
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Everything decided before the first upstream byte."""
+
+    plan: Plan
+    task_source: str
+    """header, classifier or default."""
+    classification: Classification | None
+    direct: bool
+    """The request named a tier, bypassing routing."""
+
+
+def _normalise(value: str) -> str:
+    return value.replace("-", "").replace("_", "").replace(" ", "").lower()
+
+
+_TASKS = {_normalise(t.value): t for t in Task}
+_LATENCY_CLASSES = {_normalise(c.value): c for c in LatencyClass}
+
+
+def parse_task(value: str, header: str) -> Task:
+    """A task from a header value (case and separators ignored)."""
+    found = _TASKS.get(_normalise(value))
+    if found is None:
+        raise InvalidRequestError(
+            f"unknown task {value!r} in header {header}; use one of: {', '.join(t.value for t in Task)}", param=header
+        )
+    return found
+
+
+def parse_latency_class(value: str) -> LatencyClass:
+    """A latency class from the request header."""
+    found = _LATENCY_CLASSES.get(_normalise(value))
+    if found is None:
+        raise InvalidRequestError(
+            f"unknown latency class {value!r} in header {HEADER_LATENCY_CLASS}; "
+            f"use one of: {', '.join(c.value for c in LatencyClass)}",
+            param=HEADER_LATENCY_CLASS,
+        )
+    return found
+
+
+def _direct_policy(tier: TierView) -> PolicyView:
+    """A one-tier policy for requests that name a tier instead of an alias."""
+    indexed = with_index(
+        PolicyView(
+            key=f"{tier.namespace}/{tier.name}",
+            name=tier.name,
+            namespace=tier.namespace,
+            alias=tier.name,
+            strategy=Strategy.CAPABILITY,
+            weights=(1, 0, 0),
+            tiers=(tier,),
+            chain=None,
+            missing_tiers=(),
+            default_latency_class=LatencyClass.BATCH,
+            max_cost_femto=None,
+            daily_limit_femto=None,
+            on_exceeded=OnBudgetExceeded.DOWNGRADE,
+            retry_on=frozenset(),
+            max_attempts=1,
+            attempt_timeout_seconds=tier.timeout_seconds,
+            require_local_last=False,
+            request_timeout_seconds=None,
+            classifier_header=HEADER_TASK,
+            classifier_mode=ClassifierMode.AUTO,
+            direct=True,
+        )
+    )
+    # Naming a tier bypasses routing, capability included: the caller chose it.
+    return dataclasses.replace(indexed, capable={task: (tier,) for task in Task})
+
+
+class SpendView(Protocol):
+    """Where today's spend per policy is read from (local books or shared state)."""
+
+    def spent_today(self, policy_key: str, now: float) -> int: ...
+
+
+def decide(
+    snapshot: Snapshot,
+    parsed: ParsedRequest,
+    headers: Mapping[str, str],
+    health: HealthView,
+    spend: SpendView,
+    now: float,
+) -> Decision:
+    """Pick the policy, the task and the latency class, and build the plan."""
+    policy = snapshot.policies.get(parsed.model)
+    direct = False
+    if policy is None:
+        tier = snapshot.tiers_by_name.get(parsed.model)
+        if tier is None:
+            known = sorted(snapshot.policies) + sorted(n for n in snapshot.tiers_by_name if "/" not in n)
+            raise ModelNotFoundError(
+                f"model {parsed.model!r} is neither a policy alias nor a tier; available: {', '.join(known) or 'none'}",
+                param="model",
+            )
+        policy = _direct_policy(tier)
+        direct = True
+    task, source, classification = _task(policy, parsed, headers)
+    latency_header = headers.get(HEADER_LATENCY_CLASS)
+    latency_class = parse_latency_class(latency_header) if latency_header else policy.default_latency_class
+    facts = RequestFacts(
+        task=task,
+        latency_class=latency_class,
+        prompt_tokens=parsed.prompt_tokens,
+        max_tokens=parsed.max_tokens,
+        features=parsed.features,
+        stream=parsed.stream,
+    )
+    plan = plan_request(policy, facts, health, spent_today=spend.spent_today(policy.key, now), now=now)
+    return Decision(plan, source, classification, direct)
+
+
+def _task(
+    policy: PolicyView, parsed: ParsedRequest, headers: Mapping[str, str]
+) -> tuple[Task, str, Classification | None]:
+    explicit = headers.get(policy.classifier_header)
+    if explicit:
+        return parse_task(explicit, policy.classifier_header), "header", None
+    if policy.classifier_mode == ClassifierMode.HEADER_ONLY:
+        return Task.CHAT, "default", None
+    classification = (
+        classify_messages(parsed.messages) if parsed.endpoint == "chat" else classify_prompt(parsed.prompt_text)
+    )
+    return classification.task, "classifier", classification

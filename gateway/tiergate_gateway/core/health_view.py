@@ -1,0 +1,39 @@
+"""What routing may read of live health: a read-only view, and the words it is described in.
+
+The runtime's `HealthBook` implements `HealthView`; the core declares it so that routing stays
+pure (it never imports live state, it is handed a view of it).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+from tiergate_gateway.core.views import TierView
+
+
+class CircuitState(StrEnum):
+    """The breaker's position."""
+
+    CLOSED = "Closed"
+    OPEN = "Open"
+    HALF_OPEN = "HalfOpen"
+
+
+class BlockReason(StrEnum):
+    """Why a tier is skipped without being tried."""
+
+    CIRCUIT_OPEN = "CircuitOpen"
+    COOLING_DOWN = "CoolingDown"
+
+
+class HealthView(Protocol):
+    """What routing reads of live health."""
+
+    def blocked(self, key: str, now: float) -> BlockReason | None: ...
+
+    def expected_ms(self, tier: TierView, output_tokens: int) -> float: ...
+
+    def usable_at(self, key: str, now: float) -> float: ...
+
+    def expected_ms_many(self, tiers: list[TierView], output_tokens: int) -> list[float]: ...

@@ -1,0 +1,209 @@
+"""The immutable snapshot of tiers and policies, built from parsed resources.
+
+Sources (the config folder, the Kubernetes watch) parse resources and call `build_snapshot`;
+`runtime.snapshots.SnapshotStore` holds the current one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pydantic import SecretStr
+
+from tiergate_api.conditions import ConditionStatus, find_condition
+from tiergate_api.enums import Locality, OnBudgetExceeded
+from tiergate_api.modeltier import ModelTier
+from tiergate_api.quantities import billions
+from tiergate_api.routingpolicy import RoutingPolicy
+from tiergate_api.tasks import default_tasks
+from tiergate_api.urls import ascii_url
+from tiergate_gateway.core.views import (
+    PolicyView,
+    TierView,
+    price_per_million_to_femto_per_token,
+    usd_to_femto,
+    with_index,
+)
+
+SecretLookup = Callable[[str, str, str], str | None]
+"""(namespace, secret name, key) -> value, or None when missing."""
+
+
+def no_secrets(_namespace: str, _name: str, _key: str) -> None:
+    """A lookup for snapshots without any secrets."""
+    return None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything routing needs, never mutated after construction."""
+
+    tiers: Mapping[str, TierView]
+    """By namespace/name."""
+    policies: Mapping[str, PolicyView]
+    """By model alias."""
+    tiers_by_name: Mapping[str, TierView]
+    """By bare name (first namespace in sorted order wins) and by namespace/name."""
+    version: int = 0
+    created_at: float = 0.0
+    """When the source built it (Unix seconds); the core reads no clock, so the source passes it."""
+    problems: tuple[str, ...] = ()
+    """Conflicts noticed while building (duplicate aliases and the like)."""
+
+
+EMPTY = Snapshot(tiers={}, policies={}, tiers_by_name={})
+
+
+def build_snapshot(
+    tiers: Iterable[ModelTier],
+    policies: Iterable[RoutingPolicy],
+    secrets: SecretLookup = no_secrets,
+    *,
+    version: int = 0,
+    created_at: float = 0.0,
+) -> Snapshot:
+    """Resolve tiers (addresses, keys, capabilities) and policies (tier references).
+
+    Conflicts go into `problems`; the store logs them when the snapshot is published.
+    """
+    tier_views = {view.key: view for view in (tier_view(t, secrets) for t in tiers)}
+    by_name: dict[str, TierView] = {}
+    for key in sorted(tier_views):
+        view = tier_views[key]
+        by_name.setdefault(view.name, view)
+        by_name[key] = view
+    problems: list[str] = []
+    policy_views: dict[str, PolicyView] = {}
+    for policy in sorted(policies, key=lambda p: (p.metadata.namespace, p.metadata.name)):
+        view = policy_view(policy, tier_views)
+        if view.alias in policy_views:
+            kept = policy_views[view.alias]
+            problems.append(f"model alias {view.alias!r} of policy {view.key} is already used by {kept.key}; ignored")
+            continue
+        policy_views[view.alias] = view
+    return Snapshot(
+        tier_views, policy_views, by_name, version=version, created_at=created_at, problems=tuple(problems)
+    )
+
+
+def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
+    """The routing view of one tier."""
+    spec = tier.spec
+    namespace, name = tier.metadata.namespace, tier.metadata.name
+    size = billions(spec.size)
+    caps = spec.capabilities
+    problem: str | None = None
+    api_key: SecretStr | None = None
+    if spec.endpoint is not None:
+        url: str | None = spec.endpoint.url
+        timeout = float(spec.endpoint.timeout_seconds)
+        ref = spec.endpoint.api_key_secret_ref
+        if ref is not None:
+            value = secrets(namespace, ref.name, ref.key)
+            if value is None:
+                problem = f"SecretNotFound: key {ref.key!r} of Secret {ref.name!r} is missing"
+            else:
+                api_key = SecretStr(value.strip())
+    else:
+        url = tier.status.endpoint if tier.status else None
+        timeout = 600.0
+        if url is None:
+            problem = "NoEndpoint: the operator has not published status.endpoint yet"
+    if tier.status is not None and spec.vllm is not None:
+        ready = find_condition(tier.status.conditions, "Ready")
+        if ready is not None and ready.status == ConditionStatus.FALSE:
+            problem = problem or f"NotReady: {ready.reason}"
+    if url is not None:
+        try:
+            url = ascii_url(url)  # an internationalised host goes on the wire IDNA-encoded
+        except ValueError as exc:  # the models refuse such URLs; never let one reach a request
+            url, problem = None, problem or f"InvalidURL: {exc}"
+    max_context = caps.max_context_tokens or (spec.vllm.max_model_len if spec.vllm else None)
+    priors = spec.latency
+    limits = spec.limits
+    return TierView(
+        key=f"{namespace}/{name}",
+        name=name,
+        namespace=namespace,
+        model=spec.model,
+        billions=float(size),
+        log_billions=math.log(max(float(size), 0.001)),
+        tasks=frozenset(caps.tasks) if caps.tasks else default_tasks(size),
+        max_context_tokens=max_context,
+        features=frozenset(caps.features),
+        declares_features=bool(caps.features),
+        input_femto_per_token=price_per_million_to_femto_per_token(spec.cost.input_price),
+        output_femto_per_token=price_per_million_to_femto_per_token(spec.cost.output_price),
+        locality=Locality.LOCAL if spec.vllm is not None else spec.locality,
+        url=url.rstrip("/") if url else None,
+        api_key=api_key,
+        timeout_seconds=timeout,
+        ttft_ms=float(priors.ttft_milliseconds) if priors and priors.ttft_milliseconds is not None else _ttft(size),
+        tokens_per_second=float(priors.tokens_per_second)
+        if priors and priors.tokens_per_second
+        else _tokens_per_second(size),
+        requests_per_minute=limits.requests_per_minute if limits else None,
+        tokens_per_minute=limits.tokens_per_minute if limits else None,
+        max_in_flight=limits.max_in_flight if limits else None,
+        problem=problem,
+    )
+
+
+def _ttft(size: Decimal) -> float:
+    # Prior when a tier states none: larger models take longer to the first token.
+    return 30.0 + 6.0 * float(size)
+
+
+def _tokens_per_second(size: Decimal) -> float:
+    return max(10.0, 250.0 / (1.0 + float(size) / 8.0))
+
+
+def policy_view(policy: RoutingPolicy, tiers: Mapping[str, TierView]) -> PolicyView:
+    """The routing view of one policy, its tier names resolved in its namespace."""
+    spec = policy.spec
+    namespace = policy.metadata.namespace
+    missing: list[str] = []
+
+    def resolve(names: Iterable[str]) -> tuple[TierView, ...]:
+        found = []
+        for tier_name in names:
+            view = tiers.get(f"{namespace}/{tier_name}")
+            if view is None:
+                if tier_name not in missing:
+                    missing.append(tier_name)
+            else:
+                found.append(view)
+        return tuple(found)
+
+    candidates = resolve(ref.name for ref in spec.tiers)
+    chain = resolve(ref.name for ref in spec.fallback.chain) if spec.fallback.chain else None
+    budget = spec.budget
+    return with_index(
+        PolicyView(
+            key=f"{namespace}/{policy.metadata.name}",
+            name=policy.metadata.name,
+            namespace=namespace,
+            alias=spec.model_alias,
+            strategy=spec.strategy,
+            weights=spec.effective_weights,
+            tiers=candidates,
+            chain=chain,
+            missing_tiers=tuple(missing),
+            default_latency_class=spec.default_latency_class,
+            max_cost_femto=usd_to_femto(budget.max_cost) if budget and budget.max_cost is not None else None,
+            daily_limit_femto=usd_to_femto(budget.daily) if budget and budget.daily is not None else None,
+            on_exceeded=budget.on_exceeded if budget else OnBudgetExceeded.DOWNGRADE,
+            retry_on=frozenset(spec.fallback.retry_on),
+            max_attempts=spec.fallback.max_attempts,
+            attempt_timeout_seconds=float(spec.fallback.attempt_timeout_seconds),
+            require_local_last=spec.fallback.require_local_last,
+            request_timeout_seconds=float(spec.fallback.request_timeout_seconds)
+            if spec.fallback.request_timeout_seconds
+            else None,
+            classifier_header=spec.classifier.header.lower(),
+            classifier_mode=spec.classifier.mode,
+        )
+    )

@@ -1,0 +1,496 @@
+"""From a decision to an answer: walk the attempt plan until a tier answers.
+
+Each failure feeds live health and moves on; a stream falls back only until its first
+chunk has arrived, after which the relay owns it and ends it with an error event if it
+breaks. Every attempt is a span and a set of counters (`observe.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from opentelemetry import trace
+
+from tiergate_api.constants import HEADER_ATTEMPTS, HEADER_FALLBACK_REASON, HEADER_POLICY, HEADER_TASK, HEADER_TIER
+from tiergate_api.enums import RetryOn
+from tiergate_gateway.core.decision import Decision, decide
+from tiergate_gateway.core.errors import (
+    SHOULD_RETRY_HEADER,
+    BudgetExceededError,
+    GatewayError,
+    InvalidRequestError,
+    NoTierAvailableError,
+    NotReadyError,
+    TierAtCapacityError,
+    TierRateLimitError,
+)
+from tiergate_gateway.core.protocol import ParsedRequest, sse_error_event, tier_error_body, usage_counts
+from tiergate_gateway.core.registry import Snapshot
+from tiergate_gateway.core.routing import Note, Plan, Role, SkipReason, Step, retry_after_header
+from tiergate_gateway.core.views import TierView
+from tiergate_gateway.runtime.budget import SpendBook, utc_day
+from tiergate_gateway.runtime.health import HealthBook
+from tiergate_gateway.runtime.limits import Limits
+from tiergate_gateway.runtime.snapshots import SnapshotStore
+from tiergate_gateway.runtime.state import LocalState
+from tiergate_gateway.telemetry import metrics, observe
+from tiergate_gateway.telemetry.tracing import propagation_headers, tracer
+from tiergate_gateway.upstream.forward import (
+    AttemptFailure,
+    DeadlineReached,
+    FailureKind,
+    UpstreamClientError,
+    complete,
+    open_stream,
+)
+from tiergate_gateway.upstream.http11 import HttpError, Pool
+from tiergate_gateway.upstream.streamtap import EventTooLargeError, StreamTap
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE = {kind.value for kind in RetryOn}
+
+
+@dataclass(frozen=True, slots=True)
+class _AttemptLimit:
+    """How long one attempt may take, and whether the caller's deadline (not the tier's) set that."""
+
+    seconds: float
+    caller_bound: bool = False
+    """The request's deadline cut the attempt's time: a timeout is then the caller's, not the tier's."""
+    deadline_left: float | None = None
+    """Seconds to the request's deadline when the attempt starts (a stream must end by then)."""
+
+
+@dataclass(slots=True)
+class Trail:
+    """What happened along the plan, for headers, logs and the final error."""
+
+    attempts: int = 0
+    reasons: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    skips: list[tuple[TierView, str]] = field(default_factory=list)
+    """Tiers passed over at attempt time, and why."""
+    stop: bool = False
+    """A failure the policy does not retry on ends the walk."""
+    cost_femto: int | None = None
+    """What the answer cost (the tier's usage, else the estimate); set once it is accounted."""
+
+
+@dataclass(slots=True)
+class Answer:
+    """A complete answer to relay."""
+
+    status: int
+    body: bytes
+    content_type: str
+    headers: dict[str, str]
+    trail: Trail
+
+
+@dataclass(slots=True)
+class StreamAnswer:
+    """A stream to relay; its first chunk has arrived."""
+
+    chunks: AsyncGenerator[bytes, None]
+    headers: dict[str, str]
+    trail: Trail
+
+
+class Dispatcher:
+    """Runs decisions against the tiers; holds the shared client and live state."""
+
+    def __init__(
+        self,
+        store: SnapshotStore,
+        client: Pool,
+        *,
+        health: HealthBook | None = None,
+        limits: Limits | None = None,
+        state: LocalState | None = None,
+        clock: Callable[[], float] = time.time,
+        max_response_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.health = health or HealthBook()
+        self.limits = limits or Limits()
+        self.state = state or LocalState(self.health, SpendBook(), self.limits)
+        self.clock = clock
+        self.max_response_bytes = max_response_bytes
+        self._budget_logged: set[tuple[str, str]] = set()
+        self._known_snapshot: Snapshot | None = None
+
+    def decide(self, parsed: ParsedRequest, headers: Mapping[str, str]) -> Decision:
+        """The routing decision for a request against the current snapshot, in a `tiergate.route` span."""
+        if not self.store.ready:
+            raise NotReadyError("the gateway has not loaded its tiers and policies yet; retry shortly")
+        snapshot = self.store.current
+        if snapshot is not self._known_snapshot:  # a swap: live figures of deleted tiers go with them
+            self._known_snapshot = snapshot
+            self.health.forget_except(set(snapshot.tiers))
+            self.limits.forget_except(set(snapshot.tiers))
+        # Not start_as_current_span: nothing below starts spans or logs per request, and making the
+        # span current costs ~4 us a request (two context switches) for no gain.
+        span = tracer().start_span("tiergate.route")
+        try:
+            decision = decide(snapshot, parsed, headers, self.health, self.state, self.clock())
+        except BudgetExceededError as exc:
+            self._log_budget_once(parsed.model, f"budget exceeded for model {parsed.model!r}: {exc.message}")
+            observe.end_route_with_error(span, exc)
+            raise
+        except BaseException as exc:
+            observe.end_route_with_error(span, exc)
+            raise
+        observe.record_decision(span, decision)
+        span.end()
+        if Note.BUDGET_DOWNGRADE in decision.plan.notes:
+            policy = decision.plan.policy.name
+            self._log_budget_once(policy, f"policy {policy} is over budget; downgrading to the cheapest tiers")
+        return decision
+
+    def _log_budget_once(self, key: str, message: str) -> None:
+        """Budget state changes at INFO, once per policy per UTC day (not once per request)."""
+        marker = (key, utc_day(self.clock()))
+        if marker not in self._budget_logged:
+            self._budget_logged.add(marker)
+            log.info(message)
+
+    async def run(
+        self,
+        parsed: ParsedRequest,
+        decision: Decision,
+        *,
+        deadline_seconds: float | None = None,
+        request_id: str | None = None,
+    ) -> Answer | StreamAnswer:
+        """Walk the plan until a tier answers; raise a GatewayError when none does."""
+        plan = decision.plan
+        trail = Trail()
+        extra_headers = {"x-request-id": request_id} if request_id else {}
+        budget = deadline_seconds if deadline_seconds is not None else plan.policy.request_timeout_seconds
+        deadline = self.clock() + budget if budget else None
+        tokens = plan.facts.prompt_tokens + plan.facts.output_tokens
+        for index, step in enumerate(plan.steps):
+            tier = step.tier
+            now = self.clock()
+            skip = self._skip_reason(plan, index, now, deadline)
+            if skip is None and not await self.state.admit_rate(tier, tokens, now):
+                skip = "TierRateLimit"
+            if skip is not None:
+                trail.reasons.append(f"{tier.name}={skip}")
+                trail.skips.append((tier, skip))
+                continue
+            limit = _AttemptLimit(min(plan.policy.attempt_timeout_seconds, tier.timeout_seconds))
+            if deadline is not None:
+                left = deadline - now
+                capped = max(0.001, min(limit.seconds, left - self._reserve(plan, index)))
+                limit = _AttemptLimit(capped, caller_bound=capped < limit.seconds, deadline_left=left)
+            trail.attempts += 1
+            answer = await self._attempt(parsed, decision, step, trail, limit, extra_headers)
+            if answer is not None:
+                observe.record_fallbacks(trail.reasons, tier.name)
+                return answer
+            if trail.stop:
+                break
+        observe.record_fallbacks(trail.reasons, None)
+        raise self._exhausted(plan, trail, deadline)
+
+    async def _attempt(
+        self,
+        parsed: ParsedRequest,
+        decision: Decision,
+        step: Step,
+        trail: Trail,
+        limit: _AttemptLimit,
+        extra_headers: dict[str, str],
+    ) -> Answer | StreamAnswer | None:
+        """One try at one tier: an answer, or None after recording why it failed.
+
+        However it ends (an answer, a failure, a refusal, cancellation, a bug at any step), the
+        tier's slot is given back (or handed to the stream's relay) and a half-open probe it took
+        is settled: by the verdict when there is one, else released (`probe_abandoned`).
+        """
+        tier = step.tier
+        timeout = limit.seconds
+        self.limits.enter_tier(tier.key)
+        probe = verdict = handed_over = False
+        span: trace.Span = trace.INVALID_SPAN
+        try:
+            probe = self.health.attempt_started(tier.key, self.clock())
+            span = observe.start_attempt(decision, step, trail.attempts, parsed.endpoint, parsed.stream)
+            if span.get_span_context().is_valid:
+                with trace.use_span(span, end_on_exit=False):
+                    headers = propagation_headers()
+                headers.update(extra_headers)
+            else:  # no tracing and no caller's trace: nothing to propagate (attaching a context costs ~8 us)
+                headers = dict(extra_headers)
+            body = _upstream_body(parsed, tier)
+            if parsed.stream:
+                handle = await open_stream(
+                    self.client, tier, parsed.endpoint, body, timeout, headers, deadline_seconds=limit.deadline_left
+                )
+                verdict = True
+                self._succeeded(tier, handle.ttft_ms)
+                tap = StreamTap(strip_usage=not _client_wants_usage(parsed))
+                handed_over = True
+                relay = self._relay(handle, tap, decision, step, span, trail)
+                return StreamAnswer(relay, self._headers(decision, step, trail), trail)
+            reply = await complete(
+                self.client, tier, parsed.endpoint, body, timeout, headers, max_bytes=self.max_response_bytes
+            )
+            usage, response_model = _usage_of(reply.body)
+            verdict = True
+            self._succeeded(tier, None)
+            await self._account(decision, step, usage, span, trail, response_model)
+            observe.end_attempt(span, tier, "ok", status=200)
+            return Answer(200, reply.body, reply.content_type, self._headers(decision, step, trail), trail)
+        except AttemptFailure as failure:
+            if failure.kind == FailureKind.TIMEOUT and limit.caller_bound:
+                # The caller's deadline, not the tier's own timeout, ran out: no evidence against the tier.
+                kind = "DeadlineExceeded"
+                trail.reasons.append(f"{tier.name}={kind}")
+                trail.failures.append(f"{tier.name}: {kind} (the request's deadline left {timeout:g}s)")
+                observe.end_attempt(span, tier, kind, error_type=kind)
+                return None
+            verdict = True
+            await self._failed(tier, failure.retry_after)
+            trail.reasons.append(f"{tier.name}={failure.kind.value}")
+            trail.failures.append(f"{tier.name}: {failure.kind.value} ({failure.detail})")
+            retry_on = decision.plan.policy.retry_on
+            trail.stop = failure.kind.value in _RETRYABLE and RetryOn(failure.kind.value) not in retry_on
+            observe.end_attempt(span, tier, failure.kind.value, status=failure.status, error_type=failure.kind.value)
+            return None
+        except UpstreamClientError as rejected:
+            verdict = True
+            self._succeeded(tier, None)
+            observe.end_attempt(span, tier, "client_error", status=rejected.status, error_type="ClientError")
+            secret = tier.api_key.get_secret_value() if tier.api_key is not None else None
+            body = tier_error_body(rejected.status, rejected.body, secret)
+            headers = {**self._headers(decision, step, trail), SHOULD_RETRY_HEADER: "false"}
+            return Answer(rejected.status, body, "application/json", headers, trail)
+        except BaseException:
+            observe.end_attempt(span, tier, "cancelled", error_type="Cancelled")
+            raise
+        finally:
+            if probe and not verdict:
+                # Cancelled (the client left, the server stops), a caller's deadline, or a bug before the
+                # tier answered: no verdict on the tier, but its half-open probe must be freed, or the
+                # circuit would stay open for good.
+                self.health.probe_abandoned(tier.key)
+            if not handed_over:  # a stream leaves the tier when its relay ends
+                self.limits.leave_tier(tier.key)
+
+    def _succeeded(self, tier: TierView, ttft_ms: float | None) -> None:
+        changed = self.health.record_success(tier.key, self.clock(), ttft_ms=ttft_ms)
+        if changed is not None:
+            observe.record_circuit(tier, changed)
+            log.info("circuit of tier %s is now %s", tier.name, changed.value)
+
+    def _skip_reason(self, plan: Plan, index: int, now: float, deadline: float | None) -> str | None:
+        """Why a planned tier is passed over at attempt time (health changes while we walk)."""
+        tier = plan.steps[index].tier
+        blocked = self.health.blocked(tier.key, now) if index else None
+        if blocked is not None:
+            return blocked.value
+        if self.limits.at_capacity(tier):
+            return "AtCapacity"
+        if deadline is not None:
+            left = deadline - now
+            if left <= 0:
+                return "DeadlineExceeded"
+            is_last = index == len(plan.steps) - 1
+            expected = self.health.expected_ms(tier, plan.facts.output_tokens) / 1000
+            if not is_last and expected > left - self._reserve(plan, index):
+                return "DeadlineTooShort"
+        return None
+
+    def _reserve(self, plan: Plan, index: int) -> float:
+        """Seconds to keep for the Local last resort planned after this attempt."""
+        last = plan.steps[-1]
+        if index >= len(plan.steps) - 1 or not last.tier.is_local:
+            return 0.0
+        return self.health.expected_ms(last.tier, plan.facts.output_tokens) / 1000
+
+    async def _failed(self, tier: TierView, retry_after: float | None) -> None:
+        now = self.clock()
+        changed = self.health.record_failure(tier.key, now, retry_after=retry_after)
+        if changed is not None:
+            observe.record_circuit(tier, changed)
+            log.info("circuit of tier %s is now %s", tier.name, changed.value)
+        if changed is not None or retry_after:
+            await self.state.share_health(tier.key, now)
+
+    def _exhausted(self, plan: Plan, trail: Trail, deadline: float | None) -> GatewayError:
+        now = self.clock()
+        wait = self._usable_at(plan, trail, now) - now
+        headers = {HEADER_ATTEMPTS: str(trail.attempts), **retry_after_header(wait)}
+        if not trail.attempts and trail.skips and all(reason in _OVERLOAD_SKIPS for _, reason in trail.skips):
+            names = ", ".join(dict.fromkeys(tier.name for tier, _ in trail.skips))
+            if all(reason == "TierRateLimit" for _, reason in trail.skips):
+                return TierRateLimitError(
+                    f"every planned tier ({names}) is at its requests- or tokens-per-minute limit; "
+                    f"the window frees in {headers.get('retry-after', '1')}s",
+                    headers=headers,
+                )
+            return TierAtCapacityError(
+                f"every planned tier ({names}) is at its limit of requests in flight; retry shortly", headers=headers
+            )
+        tried = "; ".join(trail.failures) or "every planned tier was skipped"
+        skipped = "; ".join(f"{s.tier}: {s.reason.value}" for s in plan.skipped if s.reason != SkipReason.ATTEMPT_CAP)
+        passed = "; ".join(r for r in trail.reasons if r.split("=")[-1] not in _FAILURE_KINDS)
+        detail = f"no tier could answer: {tried}"
+        if passed:
+            detail += f"; passed over: {passed}"
+        if skipped:
+            detail += f"; not planned: {skipped}"
+        if deadline is not None and now >= deadline:
+            return NoTierAvailableError(
+                f"the request deadline passed; {detail}", headers=headers, code="deadline_exceeded"
+            )
+        return NoTierAvailableError(detail, headers=headers)
+
+    def _usable_at(self, plan: Plan, trail: Trail, now: float) -> float:
+        """The earliest moment a tier of the plan can be tried again: `now` when one can be already."""
+        limited = {tier.key: reason for tier, reason in trail.skips}
+        moments = []
+        for step in plan.steps:
+            at = self.health.usable_at(step.tier.key, now)
+            reason = limited.get(step.tier.key)
+            if reason == "TierRateLimit":
+                at = max(at, self.limits.rate_window_ends(now))
+            elif reason == "AtCapacity":
+                at = max(at, now + 1.0)  # a slot frees as soon as an answer ends; a second is a fair guess
+            moments.append(at)
+        blocked = {s.tier for s in plan.skipped if s.reason in (SkipReason.CIRCUIT_OPEN, SkipReason.COOLING_DOWN)}
+        moments += [self.health.usable_at(t.key, now) for t in plan.policy.all_tiers if t.name in blocked]
+        return min(moments, default=now)
+
+    def _headers(self, decision: Decision, step: Step, trail: Trail) -> dict[str, str]:
+        plan = decision.plan
+        headers = {
+            HEADER_TIER: step.tier.name,
+            HEADER_TASK: plan.facts.task.value,
+            HEADER_ATTEMPTS: str(trail.attempts),
+        }
+        if not decision.direct:
+            headers[HEADER_POLICY] = plan.policy.name
+        reasons = list(trail.reasons)
+        if plan.ranked_first is not None and step.tier.name != plan.ranked_first:
+            reasons = _health_skips_before(plan, step) + reasons
+        reasons += [note.value for note in plan.notes]
+        if step.role == Role.LOCAL_LAST_RESORT and step.detail:
+            reasons.append("LocalLastResort")
+        if reasons:
+            headers[HEADER_FALLBACK_REASON] = "; ".join(dict.fromkeys(reasons))
+        return headers
+
+    async def _account(
+        self,
+        decision: Decision,
+        step: Step,
+        usage: tuple[int, int] | None,
+        span: trace.Span,
+        trail: Trail,
+        response_model: str | None = None,
+    ) -> None:
+        facts = decision.plan.facts
+        prompt, completion = usage if usage else (facts.prompt_tokens, facts.output_tokens)
+        cost = step.tier.estimated_cost(prompt, completion)
+        trail.cost_femto = cost
+        observe.record_usage(span, decision, step, usage, cost, response_model)
+        if cost and not decision.direct:
+            policy = decision.plan.policy
+            now = self.clock()
+            await self.state.add_spend(policy.key, cost, now)
+            observe.record_budget(policy.name, self.state.spent_today(policy.key, now), policy.daily_limit_femto)
+
+    async def _relay(
+        self, handle: Any, tap: StreamTap, decision: Decision, step: Step, span: trace.Span, trail: Trail
+    ) -> AsyncGenerator[bytes, None]:
+        """Yield the stream chunk by chunk; end it with an OpenAI error event if the tier breaks."""
+        result, error_type = "ok", None
+        try:
+            first = tap.feed(handle.first_chunk)
+            if first:
+                yield first
+            if not tap.done:  # after [DONE] the answer is whole; aclose() waits briefly for the body's end
+                async for chunk in handle.rest:
+                    out = tap.feed(chunk)
+                    if out:
+                        yield out
+                    if tap.done:
+                        break
+            rest = tap.flush()
+            if rest:
+                yield rest
+            if not tap.done:
+                raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended without [DONE]")
+        except DeadlineReached:
+            result, error_type = "DeadlineExceeded", "DeadlineExceeded"  # the caller's limit: no tier failure
+            yield sse_error_event(
+                "the request's deadline passed; the answer is incomplete", "timeout_error", "deadline_exceeded"
+            )
+        except (HttpError, OSError, TimeoutError, AttemptFailure, EventTooLargeError) as exc:
+            result, error_type = "StreamBroken", type(exc).__name__
+            await self._failed(step.tier, None)
+            log.warning("stream from tier %s broke after the first byte: %s", step.tier.name, error_type)
+            yield sse_error_event(f"tier {step.tier.name} failed mid-stream; the answer is incomplete")
+        except BaseException:
+            result, error_type = "ClientGone", "ClientGone"
+            raise
+        finally:
+            self.limits.leave_tier(step.tier.key)
+            await handle.aclose(finished=tap.done)
+            if tap.bad_usage:
+                metrics.BAD_USAGE.inc()
+            await self._account(decision, step, tap.usage, span, trail)
+            observe.end_attempt(span, step.tier, result, status=200, error_type=error_type, ttft_ms=handle.ttft_ms)
+
+
+_OVERLOAD_SKIPS = frozenset({"AtCapacity", "TierRateLimit"})
+_FAILURE_KINDS = frozenset(kind.value for kind in FailureKind)
+
+
+def _health_skips_before(plan: Plan, step: Step) -> list[str]:
+    blocked = (SkipReason.CIRCUIT_OPEN, SkipReason.COOLING_DOWN)
+    return [f"{s.tier}={s.reason.value}" for s in plan.skipped if s.reason in blocked and s.tier != step.tier.name]
+
+
+def _client_wants_usage(parsed: ParsedRequest) -> bool:
+    options = parsed.body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
+def _upstream_body(parsed: ParsedRequest, tier: TierView) -> bytes:
+    """The client's body with the tier's model id (and a usage report asked for on streams)."""
+    body = dict(parsed.body)
+    body["model"] = tier.model
+    if parsed.stream:
+        options = body.get("stream_options")
+        body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:  # orjson writes at most 254 levels of nesting; it reads up to 1,024
+        raise InvalidRequestError("the request body is nested too deeply", param="messages") from None
+
+
+def _usage_of(body: bytes) -> tuple[tuple[int, int] | None, str | None]:
+    """((prompt, completion) tokens, model) of a non-streaming answer; raise when it is not an answer."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the answer is not JSON") from None
+    if not isinstance(parsed, dict) or "error" in parsed or "choices" not in parsed:
+        raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the answer has no choices")
+    model = parsed.get("model") if isinstance(parsed.get("model"), str) else None
+    usage = parsed.get("usage")
+    counts = usage_counts(usage)
+    if counts is None and isinstance(usage, dict):
+        metrics.BAD_USAGE.inc()
+    return counts, model

@@ -1,0 +1,27 @@
+"""POST /v1/route/explain: the plan for a request, without calling any model."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from tiergate_gateway.core.explain import explain_decision
+from tiergate_gateway.core.protocol import parse_request
+from tiergate_gateway.dispatch.dispatcher import Dispatcher
+from tiergate_gateway.server.api.body import read_body
+from tiergate_gateway.server.api.guard import authenticate
+
+router = APIRouter()
+
+
+@router.post("/v1/route/explain")
+async def explain(request: Request) -> JSONResponse:
+    """Accepts a chat body (or a completions body with "prompt") and the routing headers."""
+    dispatcher: Dispatcher = request.app.state.dispatcher
+    tenant = authenticate(request)
+    raw = await read_body(request, request.app.state.settings)
+    endpoint = "completions" if b'"prompt"' in raw and b'"messages"' not in raw else "chat"
+    parsed = parse_request(raw, endpoint)
+    if tenant is not None:
+        request.app.state.keys.authorize(tenant, parsed.model)
+    return JSONResponse(explain_decision(dispatcher.decide(parsed, request.headers)))

@@ -1,0 +1,173 @@
+"""The app factory: routes, the one place errors become HTTP responses, and the lifespan.
+
+The lifespan owns every long-lived thing (the upstream connection pool, the source that
+keeps the snapshot current) and closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from tiergate_gateway.core.errors import SHOULD_RETRY_HEADER, GatewayError, InvalidRequestError
+from tiergate_gateway.dispatch.dispatcher import Dispatcher
+from tiergate_gateway.runtime.background import cancel_and_wait
+from tiergate_gateway.runtime.budget import SpendBook
+from tiergate_gateway.runtime.health import BreakerSettings, HealthBook
+from tiergate_gateway.runtime.limits import Limits
+from tiergate_gateway.runtime.snapshots import SnapshotStore
+from tiergate_gateway.runtime.state import LocalState, create_state
+from tiergate_gateway.server.api import completions, explain, health, models
+from tiergate_gateway.server.api import metrics as metrics_api
+from tiergate_gateway.server.api.departure import ClientGone
+from tiergate_gateway.server.auth import KeyStore
+from tiergate_gateway.server.fastpath import FastPath, error_response, internal_error_response
+from tiergate_gateway.server.settings import GatewaySettings
+from tiergate_gateway.telemetry.accesslog import CLIENT_CLOSED, AccessLog
+from tiergate_gateway.telemetry.accesslog import NAME as ACCESS_LOG_NAME
+from tiergate_gateway.telemetry.logs import configure_logging
+from tiergate_gateway.telemetry.tracing import setup_tracing, shutdown_tracing
+from tiergate_gateway.upstream.forward import new_client
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    """A gateway application; nothing starts until the ASGI lifespan runs."""
+    settings = settings or GatewaySettings()
+    store = SnapshotStore()
+
+    keys = KeyStore(settings.auth_keys_file) if settings.auth_keys_file else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        setup_tracing()
+        client = new_client(settings.max_connections)
+        health = HealthBook(_breaker_settings(settings))
+        limits = Limits(
+            tier_default_max_in_flight=settings.tier_max_in_flight, gateway_max_in_flight=settings.max_in_flight
+        )
+        state = create_state(health, SpendBook(), limits, settings.redis_url)
+        await state.start()
+        app.state.dispatcher = Dispatcher(
+            store, client, health=health, limits=limits, state=state, max_response_bytes=settings.max_response_bytes
+        )
+        app.state.access_log = _access_log(settings)
+        tasks = [await _start_source(settings, store, state)]
+        if keys is not None:
+            keys.load()
+            tasks.append(asyncio.create_task(_reload_keys(keys), name="keys-reload"))
+        try:
+            yield
+        finally:
+            await cancel_and_wait(tasks)
+            await state.stop()
+            await client.close()
+            app.state.access_log.flush()
+            shutdown_tracing()
+
+    app = FastAPI(
+        title="TierGate gateway",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # Our own server span lasts until a stream's last byte; FastAPI's would end at the first.
+        telemetry={"tracing": False, "operation_spans": False, "metrics": False, "logs": False},
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.keys = keys
+    for module in (completions, explain, models, health, metrics_api):
+        app.include_router(module.router)
+    _register_error_handlers(app)
+    return app
+
+
+def _access_log(settings: GatewaySettings) -> AccessLog:
+    """The access log, on when its logger is enabled for INFO (`--log-level warning` turns it off)."""
+    enabled = settings.access_log and logging.getLogger(ACCESS_LOG_NAME).isEnabledFor(logging.INFO)
+    return AccessLog(enabled=enabled, sample=settings.access_log_sample, fmt=settings.log_format)
+
+
+def _breaker_settings(settings: GatewaySettings) -> BreakerSettings:
+    return BreakerSettings(
+        consecutive_failures=settings.breaker_consecutive_failures,
+        error_rate=settings.breaker_error_rate_percent / 100,
+        window=settings.breaker_window,
+        min_samples=settings.breaker_min_samples,
+        open_seconds=settings.breaker_open_seconds,
+        half_open_probes=settings.breaker_half_open_probes,
+    )
+
+
+async def _reload_keys(keys: KeyStore, interval: float = 2.0) -> None:
+    """Pick up rotated keys (a mounted Secret changes in place)."""
+    while True:
+        await asyncio.sleep(interval)
+        await asyncio.to_thread(keys.load)
+
+
+def create_app_from_env() -> FastPath:
+    """Factory for `uvicorn --factory` (one per worker process, each configuring its own logging)."""
+    settings = GatewaySettings()
+    configure_logging(settings.log_level, settings.log_format)
+    return FastPath(create_app(settings))
+
+
+async def _start_source(settings: GatewaySettings, store: SnapshotStore, state: LocalState) -> asyncio.Task[None]:
+    if settings.config_dir is not None:
+        from tiergate_gateway.sources.config_dir import ConfigDirSource
+
+        source = ConfigDirSource(settings.config_dir, store, settings.secrets_dir)
+        await asyncio.to_thread(source.load)
+        return asyncio.create_task(source.watch(settings.reload_interval_seconds), name="config-dir-watch")
+    from tiergate_gateway.sources.kube import KubeSource
+
+    kube = KubeSource(
+        store,
+        namespaces=settings.namespaces,
+        kubeconfig=settings.kubeconfig,
+        spend=state,
+        budget_status_interval=settings.budget_status_interval_seconds,
+    )
+    return asyncio.create_task(kube.run(), name="kube-watch")
+
+
+def _register_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
+        message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
+        body = {"error": {"message": message, "type": kind, "param": None, "code": str(exc.status_code)}}
+        headers = {**(getattr(exc, "headers", None) or {}), SHOULD_RETRY_HEADER: "false"}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # OpenAI answers a wrong field with 400 and the field's name in `param`, and so do we.
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
+        message = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in errors[:3])
+        return error_response(InvalidRequestError(message or "invalid request", param=".".join(location) or None))
+
+    @app.exception_handler(ClientGone)
+    async def client_gone(_: Request, exc: ClientGone) -> Response:
+        return Response(status_code=CLIENT_CLOSED)  # nobody is listening; not an error of ours
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error while handling a request")
+        return internal_error_response()
