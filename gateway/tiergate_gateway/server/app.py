@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from tiergate_gateway.core.errors import SHOULD_RETRY_HEADER, GatewayError, InvalidRequestError
+from tiergate_gateway.core.errors import GatewayError, InvalidRequestError
 from tiergate_gateway.dispatch.dispatcher import Dispatcher
 from tiergate_gateway.runtime.background import cancel_and_wait
 from tiergate_gateway.runtime.budget import SpendBook
@@ -24,11 +24,11 @@ from tiergate_gateway.runtime.health import BreakerSettings, HealthBook
 from tiergate_gateway.runtime.limits import Limits
 from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.runtime.state import LocalState, create_state
-from tiergate_gateway.server.api import completions, explain, health, models
+from tiergate_gateway.server.api import explain, health, models
 from tiergate_gateway.server.api import metrics as metrics_api
 from tiergate_gateway.server.api.departure import ClientGone
 from tiergate_gateway.server.auth import KeyStore
-from tiergate_gateway.server.fastpath import FastPath, error_response, internal_error_response
+from tiergate_gateway.server.fastpath import FastPath, error_response, http_error_response, internal_error_response
 from tiergate_gateway.server.settings import GatewaySettings
 from tiergate_gateway.telemetry.accesslog import CLIENT_CLOSED, AccessLog
 from tiergate_gateway.telemetry.accesslog import NAME as ACCESS_LOG_NAME
@@ -39,7 +39,7 @@ from tiergate_gateway.upstream.forward import new_client
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+def create_app(settings: GatewaySettings | None = None) -> FastPath:
     """A gateway application; nothing starts until the ASGI lifespan runs."""
     settings = settings or GatewaySettings()
     store = SnapshotStore()
@@ -85,10 +85,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.keys = keys
-    for module in (completions, explain, models, health, metrics_api):
+    # The completion routes are the fast path's alone (server/fastpath.py); these are the rest.
+    for module in (explain, models, health, metrics_api):
         app.include_router(module.router)
     _register_error_handlers(app)
-    return app
+    return FastPath(app)
 
 
 def _access_log(settings: GatewaySettings) -> AccessLog:
@@ -119,7 +120,7 @@ def create_app_from_env() -> FastPath:
     """Factory for `uvicorn --factory` (one per worker process, each configuring its own logging)."""
     settings = GatewaySettings()
     configure_logging(settings.log_level, settings.log_format)
-    return FastPath(create_app(settings))
+    return create_app(settings)
 
 
 async def _start_source(settings: GatewaySettings, store: SnapshotStore, state: LocalState) -> asyncio.Task[None]:
@@ -148,11 +149,7 @@ def _register_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
-        message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
-        body = {"error": {"message": message, "type": kind, "param": None, "code": str(exc.status_code)}}
-        headers = {**(getattr(exc, "headers", None) or {}), SHOULD_RETRY_HEADER: "false"}
-        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+        return http_error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

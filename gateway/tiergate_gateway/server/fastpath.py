@@ -1,10 +1,10 @@
 """The ASGI front door: the two completion routes skip FastAPI's generic machinery.
 
-Every HTTP request gets its `x-request-id` here (`api/requestid.py`). Every request to
-`POST /v1/chat/completions` and `POST /v1/completions` goes straight to
-its handler (the same `api/completions.py` code FastAPI would call), with the same error
-mapping as the app's exception handlers; everything else (models, explain, probes,
-metrics, the lifespan) goes through the FastAPI app. Measured in bench/: FastAPI's
+Every HTTP request gets its `x-request-id` here (`api/requestid.py`). `POST /v1/chat/completions`
+and `POST /v1/completions` are served here and only here (`api/completions.ROUTES`; FastAPI has
+no route for them), with the same error mapping as the app's exception handlers; another method
+on those paths gets 405. Everything else (models, explain, probes, metrics, the lifespan) goes
+through the FastAPI app. Measured in bench/: FastAPI's
 middleware stack, route matching and dependency machinery were about a third of the
 gateway's CPU per request, and these two routes need none of it.
 """
@@ -12,30 +12,33 @@ gateway's CPU per request, and these two routes need none of it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from tiergate_gateway.core.errors import GatewayError
-from tiergate_gateway.server.api.completions import chat_completions, completions
+from tiergate_gateway.core.errors import SHOULD_RETRY_HEADER, GatewayError
+from tiergate_gateway.server.api.completions import ROUTES
 from tiergate_gateway.server.api.requestid import REQUEST_ID_HEADER, assign_request_id, sending_request_id
 
 log = logging.getLogger(__name__)
 
-_HOT: dict[str, Callable[[Request], Awaitable[Response]]] = {
-    "/v1/chat/completions": chat_completions,
-    "/v1/completions": completions,
-}
 
 
 def error_response(exc: GatewayError, request_id: str | None = None) -> JSONResponse:
     """A GatewayError as OpenAI's error body with its status and headers."""
     headers = {**exc.headers, REQUEST_ID_HEADER: request_id} if request_id else exc.headers
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def http_error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A plain HTTP error (no route, wrong method) in OpenAI's format; retrying cannot fix it."""
+    kind = "not_found" if status == 404 else "invalid_request_error"
+    message = "no such endpoint" if status == 404 else detail
+    body = {"error": {"message": message, "type": kind, "param": None, "code": str(status)}}
+    return JSONResponse(body, status_code=status, headers={**(headers or {}), SHOULD_RETRY_HEADER: "false"})
 
 
 def internal_error_response(request_id: str | None = None) -> JSONResponse:
@@ -60,9 +63,13 @@ class FastPath:
             await self.app(scope, receive, send)
             return
         request_id = assign_request_id(scope)
-        handler = _HOT.get(scope["path"]) if scope["method"] == "POST" else None
+        handler = ROUTES.get(scope["path"])
         if handler is None:
             await self.app(scope, receive, sending_request_id(send, request_id))
+            return
+        if scope["method"] != "POST":
+            refusal = http_error_response(405, "Method Not Allowed", {"Allow": "POST", REQUEST_ID_HEADER: request_id})
+            await refusal(scope, receive, send)
             return
         scope["app"] = self.app
         try:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request
 from opentelemetry import context, trace
 from opentelemetry.trace import Span, Status, StatusCode
+from starlette.requests import Request
 from starlette.responses import Response
 
 from tiergate_api.constants import HEADER_ATTEMPTS, HEADER_FALLBACK_REASON, HEADER_POLICY, HEADER_TASK, HEADER_TIER
@@ -29,7 +29,6 @@ from tiergate_gateway.telemetry import metrics
 from tiergate_gateway.telemetry.accesslog import CLIENT_CLOSED, AccessEntry, AccessLog
 from tiergate_gateway.telemetry.tracing import context_from, tracer
 
-router = APIRouter()
 TIMEOUT_HEADER = "x-tiergate-timeout-ms"
 
 
@@ -146,13 +145,15 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
             _finish(entry, span, access_log)
 
 
-@router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     """OpenAI chat completions, routed."""
     return await _complete(request, "chat")
 
 
-@router.post("/v1/completions")
 async def completions(request: Request) -> Response:
     """OpenAI legacy completions, routed."""
     return await _complete(request, "completions")
+
+
+ROUTES = {"/v1/chat/completions": chat_completions, "/v1/completions": completions}
+"""The two hot routes, served by `server/fastpath.py` only (one path per endpoint; no FastAPI route)."""
