@@ -49,8 +49,12 @@ def test_dockerfile_builds_a_non_root_read_only_friendly_image() -> None:
     assert "USER 10001:10001" in runtime
     assert 'ENTRYPOINT ["tiergate"]' in runtime
     assert "PYTHONDONTWRITEBYTECODE=1" in runtime and "HOME=/tmp" in runtime
-    assert "COPY --from=build /opt/tiergate /opt/tiergate" in runtime
+    # The product image is the environment without the simulator and the demo; the sim image has them.
+    assert "COPY --from=build /opt/tiergate-product /opt/tiergate" in runtime
+    build_text = "\n".join(stages["build"])
+    assert "tiergate_sim" in build_text and "tiergate_demo" in build_text and "rm -rf" in build_text
     assert 'ENTRYPOINT ["tiergate", "sim"]' in stages["sim"]
+    assert "COPY --from=build /opt/tiergate /opt/tiergate" in stages["sim"]
     build = "\n".join(stages["build"])
     assert "pip install --requirement constraints.txt" in build
     assert "pip install --no-deps --constraint constraints.txt ." in build
