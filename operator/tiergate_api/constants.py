@@ -6,7 +6,8 @@ from typing import Final
 
 GROUP: Final = "tiergate.io"
 VERSION: Final = "v1alpha1"
-API_VERSION: Final = f"{GROUP}/{VERSION}"
+# GROUP/VERSION spelt out, so that the models can use it as the default of a Literal field.
+API_VERSION: Final = "tiergate.io/v1alpha1"
 CATEGORY: Final = "tiergate"
 
 MODEL_TIER_KIND: Final = "ModelTier"

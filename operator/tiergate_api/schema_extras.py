@@ -52,8 +52,8 @@ def _unique(items: Sequence[Hashable]) -> None:
         seen.add(item)
 
 
-def _check_set[T](items: list[T]) -> list[T]:
-    _unique(items)  # type: ignore[arg-type]
+def _check_set[T: Hashable](items: list[T]) -> list[T]:
+    _unique(items)
     return items
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.events import AliasEvent, Event
+from yaml.events import AliasEvent, Event, NodeEvent
 from yaml.nodes import MappingNode, Node, SequenceNode
 from yaml.reader import ReaderError
 from yaml.resolver import Resolver
@@ -56,9 +56,7 @@ def load_documents(text: str) -> Iterator[Any]:
         while loader.check_data():
             documents += 1
             if documents > MAX_DOCUMENTS:
-                raise YamlLimitError(
-                    problem=f"more than {MAX_DOCUMENTS} documents", problem_mark=loader.peek_event().start_mark
-                )
+                raise _refused(f"more than {MAX_DOCUMENTS} documents", loader.peek_event())
             document = loader.get_data()
             if document is not None:
                 yield document
@@ -88,7 +86,7 @@ _QUOTED: Final = re.compile(r"'(?!<)[^']{5,}'")
 
 
 try:  # libyaml's parser is about six times faster; composing stays in Python, where it is bounded
-    from yaml.cyaml import CParser as _Parser
+    from yaml._yaml import CParser as _Parser  # where yaml.cyaml gets it from, without re-exporting it
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml.parser import Parser
     from yaml.reader import Reader
@@ -117,11 +115,16 @@ class _BoundedComposer(Composer):
         self._open_anchors: list[str] = []
         self._measured: dict[int, tuple[int, int]] = {}
 
-    def compose_document(self) -> Node:
+    if TYPE_CHECKING:  # supplied by the parser that `_BoundedLoader` mixes in beside this class
+
+        def peek_event(self) -> Event | None: ...
+
+    def compose_document(self) -> Node | None:
         self._measured = {}  # node ids are only unique while the document lives
         return super().compose_document()
 
-    def compose_node(self, parent: Node | None, index: object) -> Node:
+    # `index` is None, a list position or a mapping's key node, as PyYAML passes it (its stub says int).
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event = self.peek_event()
         if isinstance(event, AliasEvent):
             self._charge_alias(event)
@@ -132,13 +135,14 @@ class _BoundedComposer(Composer):
         if self._depth >= MAX_DEPTH:
             raise _refused(f"nested deeper than {MAX_DEPTH} levels", event)
         self._depth += 1
-        if event.anchor is not None:
-            self._open_anchors.append(event.anchor)
+        anchor = event.anchor if isinstance(event, NodeEvent) else None  # a node always starts with a NodeEvent
+        if anchor is not None:
+            self._open_anchors.append(anchor)
         try:
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
-            if event.anchor is not None:
+            if anchor is not None:
                 self._open_anchors.pop()
 
     def _charge_alias(self, event: AliasEvent) -> None:
@@ -191,5 +195,7 @@ class _BoundedLoader(_BoundedComposer, _Parser, SafeConstructor, Resolver):
             raise ConstructorError(None, None, problem, node.start_mark) from None
 
 
-def _refused(problem: str, event: Event) -> YamlLimitError:
-    return YamlLimitError(problem=problem, problem_mark=event.start_mark)
+def _refused(problem: str, event: Event | None) -> YamlLimitError:
+    mark = event.start_mark if event is not None else None
+    # The stub wants yaml.error.Mark; libyaml's own Mark is what PyYAML itself puts in its errors.
+    return YamlLimitError(problem=problem, problem_mark=mark)  # type: ignore[arg-type]

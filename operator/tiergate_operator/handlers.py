@@ -60,7 +60,7 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
 
 
 @kopf.on.startup(registry=registry)
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Read the configuration, connect to the API server and share the runtime with every handler."""
     configure_kopf(settings)
     config = memo.get("config") or OperatorConfig()
@@ -90,18 +90,26 @@ def probe_tiers(memo: kopf.Memo, **_: Any) -> int:
     return runtime.wakeups.count(MODEL_TIER_KIND) if runtime is not None else 0
 
 
+def _namespaced(namespace: str | None) -> str:
+    """The object's namespace: Kopf's types allow cluster-scoped kinds, but every kind handled here is namespaced."""
+    if namespace is None:
+        raise kopf.PermanentError("a namespaced object arrived without a namespace")
+    return namespace
+
+
 # ---------------------------------------------------------------- indexes
 
 
 @kopf.index(GROUP, VERSION, MODEL_TIER_PLURAL, registry=registry)
-def tiers_by_namespace(body: kopf.Body, namespace: str, **_: Any) -> dict[str, Any]:
+def tiers_by_namespace(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
     """namespace -> TierView of every tier there (what policies are checked against)."""
-    return {namespace: tier_view(body)}
+    return {_namespaced(namespace): tier_view(body)}
 
 
 @kopf.index(GROUP, VERSION, MODEL_TIER_PLURAL, registry=registry)
-def tiers_by_secret(spec: kopf.Spec, namespace: str, name: str, **_: Any) -> dict[tuple[str, str], str]:
+def tiers_by_secret(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], str]:
     """(namespace, Secret name) -> names of the tiers that reference that Secret."""
+    namespace = _namespaced(namespace)
     refs = [
         (spec.get("vllm") or {}).get("hfTokenSecretRef"),
         (spec.get("endpoint") or {}).get("apiKeySecretRef"),
@@ -122,14 +130,15 @@ def tiers_by_secret(spec: kopf.Spec, namespace: str, name: str, **_: Any) -> dic
 )
 async def tier_worker(
     body: kopf.Body,
-    namespace: str,
+    namespace: str | None,
     name: str,
     memo: kopf.Memo,
     stopped: kopf.DaemonStopped,
-    logger: logging.Logger,
+    logger: kopf.Logger,
     **_: Any,
 ) -> None:
     """Keep one tier's Deployment, Service, cache claim and status in line with its spec."""
+    namespace = _namespaced(namespace)
     runtime: Runtime = memo["runtime"]
     state = object_state(memo)
 
@@ -147,7 +156,7 @@ async def tier_worker(
     )
 
 
-@kopf.daemon(
+@kopf.daemon(  # type: ignore[arg-type]  # Kopf's handler protocols cannot declare index kwargs
     GROUP,
     VERSION,
     ROUTING_POLICY_PLURAL,
@@ -157,15 +166,16 @@ async def tier_worker(
 )
 async def policy_worker(
     body: kopf.Body,
-    namespace: str,
+    namespace: str | None,
     name: str,
     memo: kopf.Memo,
     stopped: kopf.DaemonStopped,
-    logger: logging.Logger,
+    logger: kopf.Logger,
     tiers_by_namespace: kopf.Index[str, Any],
     **_: Any,
 ) -> None:
     """Keep one policy's status in line with the tiers of its namespace."""
+    namespace = _namespaced(namespace)
     runtime: Runtime = memo["runtime"]
     state = object_state(memo)
 
@@ -192,8 +202,9 @@ def _report_failure(runtime: Runtime, body: kopf.Body, exc: ApiError, attempt: i
 
 
 @kopf.on.event(GROUP, VERSION, MODEL_TIER_PLURAL, registry=registry)
-def tier_changed(body: kopf.Body, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+def tier_changed(body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     """A tier's spec changed: wake its worker. Any tier change: re-check its namespace's policies."""
+    namespace = _namespaced(namespace)
     runtime: Runtime | None = memo.get("runtime")
     if runtime is None:
         return
@@ -204,8 +215,9 @@ def tier_changed(body: kopf.Body, namespace: str, name: str, memo: kopf.Memo, **
 
 
 @kopf.on.event(GROUP, VERSION, ROUTING_POLICY_PLURAL, registry=registry)
-def policy_changed(body: kopf.Body, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+def policy_changed(body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     """A policy's spec changed: wake its worker."""
+    namespace = _namespaced(namespace)
     runtime: Runtime | None = memo.get("runtime")
     if runtime is not None and body.metadata.get("generation") != object_state(memo).reconciled_generation:
         runtime.wakeups.ring((ROUTING_POLICY_KIND, namespace, name))
@@ -214,8 +226,9 @@ def policy_changed(body: kopf.Body, namespace: str, name: str, memo: kopf.Memo, 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED, registry=registry, id="deployment_changed")
 @kopf.on.event("", "v1", "services", labels=MANAGED, registry=registry, id="service_changed")
 @kopf.on.event("", "v1", "persistentvolumeclaims", labels=MANAGED, registry=registry, id="claim_changed")
-def child_changed(type: str | None, body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+def child_changed(type: str | None, body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """A child changed or vanished: wake the tier that owns it."""
+    namespace = _namespaced(namespace)
     runtime: Runtime | None = memo.get("runtime")
     if runtime is None:
         return
@@ -229,19 +242,21 @@ def child_changed(type: str | None, body: kopf.Body, namespace: str, memo: kopf.
 
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED, registry=registry)
-def pod_changed(labels: kopf.Labels, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+def pod_changed(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """A tier's pod changed (scheduled, pulled, crashed, ready): wake the tier."""
+    namespace = _namespaced(namespace)
     runtime: Runtime | None = memo.get("runtime")
     value = labels.get(LABEL_TIER)
     if runtime is not None and value:
         runtime.wakeups.ring_tier_label(namespace, value)
 
 
-@kopf.on.event("", "v1", "secrets", registry=registry)
+@kopf.on.event("", "v1", "secrets", registry=registry)  # type: ignore[arg-type]  # index kwarg, as above
 def secret_changed(
-    namespace: str, name: str, memo: kopf.Memo, tiers_by_secret: kopf.Index[tuple[str, str], str], **_: Any
+    namespace: str | None, name: str, memo: kopf.Memo, tiers_by_secret: kopf.Index[tuple[str, str], str], **_: Any
 ) -> None:
     """A Secret appeared, changed or vanished: wake the tiers that reference it."""
+    namespace = _namespaced(namespace)
     runtime: Runtime | None = memo.get("runtime")
     if runtime is None:
         return

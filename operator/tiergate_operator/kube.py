@@ -202,6 +202,8 @@ async def connection_info(kubeconfig: str | None = None) -> kopf.ConnectionInfo:
     configuration = await load_configuration(kubeconfig)
     header = await configuration.get_api_key_with_prefix("BearerToken") or ""
     scheme, _, token = header.partition(" ") if " " in header else ("Bearer", "", header)
+    if configuration.host is None:
+        raise ConfigException("the client configuration names no API server")
     return kopf.ConnectionInfo(
         server=configuration.host,
         ca_path=configuration.ssl_ca_cert,
