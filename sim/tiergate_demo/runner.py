@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -58,7 +59,7 @@ def find_examples() -> Path:
     raise FileNotFoundError("examples/local not found; run the demo from a TierGate clone")
 
 
-def _tiers(folder: Path) -> list[tuple[Path, dict[str, object]]]:
+def _tiers(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
     found = []
     for path in sorted(folder.glob("*.yaml")):
         for document in load_documents(path.read_text()):
@@ -88,8 +89,8 @@ def demo_environment(
         for (document, tier), sim in zip(parsed, started, strict=True):
             sims[tier.metadata.name] = sim
             tiers[tier.metadata.name] = tier
-            spec = dict(document["spec"])  # type: ignore[arg-type]
-            spec["endpoint"] = {**spec["endpoint"], "url": sim.base_url}  # type: ignore[dict-item]
+            spec: dict[str, Any] = dict(document["spec"])
+            spec["endpoint"] = {**spec["endpoint"], "url": sim.base_url}
             documents.append({**document, "spec": spec})
         (config / "tiers.yaml").write_text("---\n".join(dump_yaml(d) for d in documents))
         for path in examples.glob("*.yaml"):
@@ -142,13 +143,14 @@ def _send(client: httpx.Client, request: DemoRequest) -> tuple[httpx.Response, t
         return response, (usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)), elapsed
     body["stream"] = True
     body["stream_options"] = {"include_usage": True}
-    usage: dict[str, int] = {}
+    streamed_usage: dict[str, int] = {}
     with client.stream("POST", "/v1/chat/completions", json=body) as response:
         for line in response.iter_lines():
             if line.startswith("data: {") and '"usage":{' in line.replace(" ", ""):
-                usage = orjson.loads(line[6:]).get("usage") or usage
+                streamed_usage = orjson.loads(line[6:]).get("usage") or streamed_usage
     elapsed = (time.perf_counter() - started) * 1000
-    return response, (usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)), elapsed
+    counts = (streamed_usage.get("prompt_tokens", 0), streamed_usage.get("completion_tokens", 0))
+    return response, counts, elapsed
 
 
 def run_workload(gateway: GatewayProcess, sims: dict[str, SimProcess], tiers: dict[str, ModelTier]) -> list[Row]:

@@ -150,9 +150,10 @@ def _named(choice: object, legacy: bool) -> str | None:
     if not isinstance(choice, dict):
         return None
     if not legacy:
-        if choice.get("type") != "function" or not isinstance(choice.get("function"), dict):
+        function = choice.get("function")
+        if choice.get("type") != "function" or not isinstance(function, dict):
             return None
-        choice = choice["function"]
+        choice = function
     name = choice.get("name")
     return name if isinstance(name, str) else None
 

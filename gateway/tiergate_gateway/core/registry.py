@@ -78,12 +78,14 @@ def build_snapshot(
     problems: list[str] = []
     policy_views: dict[str, PolicyView] = {}
     for policy in sorted(policies, key=lambda p: (p.metadata.namespace, p.metadata.name)):
-        view = policy_view(policy, tier_views)
-        if view.alias in policy_views:
-            kept = policy_views[view.alias]
-            problems.append(f"model alias {view.alias!r} of policy {view.key} is already used by {kept.key}; ignored")
+        routed = policy_view(policy, tier_views)
+        if routed.alias in policy_views:
+            kept = policy_views[routed.alias]
+            problems.append(
+                f"model alias {routed.alias!r} of policy {routed.key} is already used by {kept.key}; ignored"
+            )
             continue
-        policy_views[view.alias] = view
+        policy_views[routed.alias] = routed
     return Snapshot(
         tier_views, policy_views, by_name, version=version, created_at=created_at, problems=tuple(problems)
     )

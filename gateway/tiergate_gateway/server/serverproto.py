@@ -178,7 +178,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle is not previous:
-            cycle.scope[DEPARTURE_KEY] = DepartureHook()  # type: ignore[literal-required]
+            # An ASGI scope may carry server-specific keys; uvicorn types it as a closed TypedDict.
+            cycle.scope[DEPARTURE_KEY] = DepartureHook()  # type: ignore[typeddict-unknown-key]
             if cycle.transport is self.transport:
                 cycle.transport = _HeadCoalescingWriter(self.transport)  # type: ignore[assignment]
 
