@@ -10,7 +10,7 @@ help:
 	@echo "make demo      set up and run the demo (simulated tiers + gateway in local mode)"
 	@echo "make test      set up and run the test suite (what CI runs)"
 	@echo "make test-slow run only the slow suites"
-	@echo "make lint      ruff over the code"
+	@echo "make lint      ruff, mypy, import contracts and the dead-code check"
 	@echo "make crds      regenerate crds/ from the pydantic models"
 	@echo "make bench     run the benchmarks and print their figures"
 	@echo "make bench-compare  the same, with LiteLLM's proxy measured side by side"
@@ -32,8 +32,12 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tiergate demo
 
+# Style (ruff), types (mypy, configured in pyproject.toml), the layers (import-linter, .importlinter)
+# and dead code (vulture, with the reasons for its exceptions in scripts/vulture_whitelist.py).
 lint: $(STAMP)
 	$(BIN)/ruff check operator gateway cli sim tests bench scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: $(STAMP) lint
 	@scripts/system-deps
