@@ -1,13 +1,15 @@
 """A Kubernetes API server TEST DOUBLE for TierGate's integration tests.
 
 Not a cluster and not production code: an in-memory emulation, built on
-`kmock.KubernetesEmulator`, of the API semantics our operator and gateway rely
-on (metadata bookkeeping, the status subresource, CRD schema and CEL
-validation with defaults and pruning, selectors, optimistic concurrency,
-finalizers, garbage collection, resumable watches). What it leaves out, such
+`kmock.KubernetesEmulator`, of the API semantics our operator, our gateway and
+`kubectl` rely on (metadata bookkeeping, the status subresource, CRD schema and
+CEL validation with defaults and pruning, selectors, optimistic concurrency,
+finalizers, garbage collection, resumable watches, discovery, OpenAPI v3,
+tables, field validation, dry runs, server-side apply). What it leaves out, such
 as controllers (no Deployment ever becomes ready by itself), admission webhooks,
-RBAC, built-in kind defaulting and strategic-merge list semantics, is for the
-`e2e` tests on a real cluster to cover.
+RBAC, protobuf, built-in kind schemas and strategic-merge list semantics, is for
+the `e2e` tests on a real cluster to cover. docs/emulator.md has the details;
+`python -m harness --port 8001 --crds crds/` serves it by hand.
 
 Usage (the fixture comes from `tests/conftest.py`)::
 
@@ -33,9 +35,15 @@ Layout:
     errors      Status failures in the apiserver's words
     store       objects and write semantics
     watching    the watch event log: resume, compaction (410), selectors
-    emulator    the kmock handler: HTTP wiring and discovery
+    apply       server-side apply: merging by list type, managedFields, conflicts
+    discovery   /api, /apis (legacy and aggregated), /version
+    openapi     /openapi/v3 documents from the CRD schemas (kubectl explain, field validation)
+    jsonpath    kubectl's JSONPath dialect, for printer columns
+    tables      Table responses for kubectl get
+    emulator    the kmock handler: HTTP wiring
     runtime     the background-thread server, sync helpers, kubeconfig
     fixtures    the `kube_emulator` pytest fixture
+    __main__    `python -m harness`: serve it by hand
 """
 
 from harness.emulator import KubeApiEmulator

@@ -17,7 +17,7 @@ from harness import errors
 from harness.cel import MISSING, CelValidator
 from harness.errors import FieldError, invalid_value
 from harness.resources import NAMESPACE_RESOURCE, ResourceType
-from harness.schema import apply_defaults, prune, validate
+from harness.schema import apply_defaults, prune, unknown_fields, validate
 
 OBJECT_META_FIELDS = frozenset({
     "name", "generateName", "namespace", "uid", "resourceVersion", "generation",
@@ -86,6 +86,18 @@ class Admission:
         if rtype.schema is not None:
             prune(obj, rtype.schema, root=True)
             apply_defaults(obj, rtype.schema, root=True)
+
+    @staticmethod
+    def unknown_fields(rtype: ResourceType, body: Any) -> list[str]:
+        """The fields of a request body that `prepare` would drop, for `?fieldValidation=Strict|Warn`."""
+        if not isinstance(body, dict):
+            return []
+        metadata = body.get("metadata")
+        found = [f"metadata.{key}" for key in metadata if key not in OBJECT_META_FIELDS] \
+            if isinstance(metadata, dict) else []
+        if rtype.schema is not None:
+            found += unknown_fields(body, rtype.schema, root=True)
+        return found
 
     def check(self, rtype: ResourceType, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
         """Raise 422 Invalid with every problem of the object (old is the stored one on updates)."""

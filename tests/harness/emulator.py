@@ -2,8 +2,7 @@
 
 What stays kmock's: the aiohttp server, the request log (iterating the
 handler, kmock's filters), reactions (`api['get', '/api/v1/pods'] << 503`
-injects a fault and takes precedence over the semantics below), discovery
-(`/api`, `/apis`, `/apis/<group>/<version>` from `resources`) and object
+injects a fault and takes precedence over the semantics below) and object
 storage with per-object history (`objects`).
 
 What this class changes:
@@ -13,6 +12,11 @@ What this class changes:
   user reaction intercepts are served by `ObjectStore` (`store.py`) and
   rendered here with real status codes (kmock's dynamic `Response` payloads
   mutate the shared reaction, so statuses such as 201 cannot go through them);
+- discovery, `/version` and `/openapi/v3` come from the registry
+  (`discovery.py`, `openapi.py`) with the content types clients negotiate;
+- reads answer `Table`s when asked (`tables.py`), as `kubectl get` asks;
+- writes honour `?fieldValidation=` (Strict: 400 for unknown fields; Warn, the
+  default: a `Warning` header) and server-side apply's `?fieldManager=&force=`;
 - watches stream until `timeoutSeconds`, compaction, or `stop()`.
 """
 
@@ -22,7 +26,7 @@ import base64
 import json
 import logging
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, override
 
 import aiohttp.web
@@ -30,17 +34,27 @@ import attrs
 import kmock
 from kmock._internal import rendering  # kmock 0.8 does not export StreamingError
 
-from harness import errors
-from harness.patching import PATCH_TYPES, PatchError, decode_body
-from harness.paths import is_true, parse_request
+from harness import discovery, errors, openapi, tables
+from harness.patching import (
+    JSON_PATCH,
+    PATCH_TYPES,
+    STRATEGIC_MERGE_PATCH,
+    PatchError,
+    decode_body,
+    drop_directives,
+)
+from harness.paths import is_true, parse_path, parse_request
 from harness.resources import BUILTIN_RESOURCES, ResourceRegistry, ResourceType
-from harness.selectors import FieldSelector, LabelSelector, SelectorError
+from harness.selectors import EXTRA_FIELDS, FieldSelector, LabelSelector, SelectorError
 from harness.store import ObjectStore
 from harness.watching import WatchFilter
 
 logger = logging.getLogger(__name__)
 
 INITIAL_NAMESPACES = ("default", "kube-system")
+# Encodings a real server also accepts for creates and updates, but the emulator cannot decode:
+# kubectl's typed commands (`kubectl create namespace`, `create secret`...) send protobuf.
+BINARY_BODY_TYPES = ("application/vnd.kubernetes.protobuf", "application/cbor")
 
 
 class _ServeSemantically(Exception):
@@ -49,6 +63,14 @@ class _ServeSemantically(Exception):
 
 def _is_resource_request(request: kmock.Request) -> bool:
     return request.resource is not None and request.resource.plural is not None
+
+
+def _is_meta_request(request: kmock.Request) -> bool:
+    """Discovery, version and OpenAPI reads: everything but resources that a client GETs first."""
+    path = request.url.path.rstrip("/") or "/"
+    return request.method.value == "GET" and (
+        path in ("/", "/api", "/apis", "/version", "/openapi/v2") or path.startswith("/openapi/v3")
+        or (request.resource is not None and request.resource.plural is None))
 
 
 @attrs.define(kw_only=True)
@@ -60,27 +82,17 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
     store: ObjectStore = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        # Skip KubernetesEmulator's own CRUD fallbacks on purpose: discovery only, then ours.
+        # Skip KubernetesEmulator's own CRUD fallbacks on purpose; kmock's discovery handlers stay
+        # registered, but these two signals outrank them (`_serve_meta`, `_serve`).
         kmock.KubernetesScaffold.__attrs_post_init__(self)
         (self.fallback ** 1)[_is_resource_request] << _ServeSemantically
+        (self.fallback ** 1)[_is_meta_request] << _ServeSemantically
         self.registry = ResourceRegistry(on_add=self._advertise, on_remove=self._withdraw)
         self.store = ObjectStore(self.objects, self.registry, event_window=self.event_window)
         self.registry.add(BUILTIN_RESOURCES)
 
-    @override
-    def _get_resources(self) -> list[kmock.resource]:
-        # Discovery shows what is served now; kmock would also list every resource that ever
-        # had an object (soft-deleted objects of a deleted CRD would bring it back).
-        return kmock.KubernetesScaffold._get_resources(self)
-
-    @override
-    async def _serve_version(self, request: kmock.Request) -> dict[str, Any]:
-        # kmock renders the core group's groupVersion as "/v1"; clients expect "v1".
-        payload: dict[str, Any] = await super()._serve_version(request)
-        if request.resource is not None and request.resource.group == "":
-            payload["groupVersion"] = request.resource.version
-        return payload
-
+    # kmock's `resources` table mirrors the registry, for tests that look there; discovery
+    # itself is served from the registry (`_serve_meta`).
     def _advertise(self, rtype: ResourceType) -> None:
         self.resources[rtype.key] = rtype.discovery_info()
 
@@ -126,7 +138,9 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             return await self._handle(request)
         except _ServeSemantically:
             pass  # outside the except block, so that API errors do not chain to the signal
-        return await self._serve(request, raw_request)
+        if _is_resource_request(request):
+            return await self._serve(request, raw_request)
+        return self._serve_meta(request, raw_request)
 
     def _record_failure(self, exc: Exception, raw_request: aiohttp.web.BaseRequest) -> None:
         """Log a bug in the emulator (or in a test's reaction) and keep it for kmock's `errors`."""
@@ -150,6 +164,46 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         body = errors.status_body(500, "InternalError", repr(exc), {"traceback": traceback.format_exc()})
         return aiohttp.web.json_response(body, status=500)
 
+    # -- discovery, version, OpenAPI -----------------------------------------------------------
+
+    def _serve_meta(self, request: kmock.Request, raw: aiohttp.web.BaseRequest) -> aiohttp.web.Response:
+        path = raw.path.rstrip("/") or "/"
+        rtypes = list(self.registry)
+        if path in ("/api", "/apis"):
+            version = discovery.requested_aggregated_version(raw.headers.get("Accept"))
+            if version is not None:
+                body = discovery.aggregated(rtypes, core=path == "/api", version=version)
+                return aiohttp.web.Response(text=json.dumps(body),
+                                            content_type=None,
+                                            headers={"Content-Type": discovery.aggregated_content_type(version),
+                                                     "Vary": "Accept"})
+            return _json(discovery.api_versions() if path == "/api" else discovery.api_group_list(rtypes))
+        if path == "/version":
+            return _json(discovery.server_version())
+        if path == "/":
+            keys = {openapi.group_version_key(r.group, r.version) for r in rtypes}
+            groups = {f"/apis/{r.group}" for r in rtypes if r.group}
+            return _json({"paths": sorted({"/api", "/apis", "/version", "/openapi/v3", *groups,
+                                           *(f"/{key}" for key in keys)})})
+        if path == "/openapi/v3":
+            return _json(openapi.index(rtypes))
+        if path.startswith("/openapi/v3/"):
+            where = parse_path(path.removeprefix("/openapi/v3"))
+            doc = None if where.group is None or where.version is None or where.plural is not None else \
+                openapi.document(rtypes, where.group, where.version)
+            if doc is None:
+                raise errors.unknown_resource()
+            return _json(doc)
+        if path == "/openapi/v2":
+            raise errors.unknown_resource()  # protobuf only on a real server; clients use v3 here
+        assert request.resource is not None
+        group, version = request.resource.group or "", request.resource.version
+        listing = discovery.api_group(rtypes, group) if version is None else \
+            discovery.api_resource_list(rtypes, group, version)
+        if listing is None:
+            raise errors.unknown_resource()
+        return _json(listing)
+
     # -- resource requests ----------------------------------------------------------------------
 
     async def _serve(self, request: kmock.Request, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
@@ -160,33 +214,63 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             raise errors.unknown_resource()
         if request.subresource not in (None, "status") or (request.subresource and not rtype.has_status):
             raise errors.unknown_resource()
+        table_version = tables.requested_table_version(raw.headers.get("Accept"))
+        options = request.data if raw.method == "DELETE" and isinstance(request.data, dict) else {}
+        dry_run = request.params.get("dryRun") or ",".join(options.get("dryRun") or [])  # DELETE: in the body
+        if dry_run not in (None, "", "All"):
+            raise errors.bad_request(f'invalid dry run value "{dry_run}": only "All" is supported')
+        if raw.method in ("POST", "PUT") and raw.content_type in BINARY_BODY_TYPES:
+            raise errors.unsupported_media_type(raw.content_type, ("application/json", "application/yaml"))
+        if raw.method == "GET" or not dry_run:
+            return await self._serve_resource(rtype, request, raw, table_version)
+        with self.store.dry_run():  # writes never await, so no other request sees the flag
+            return await self._serve_resource(rtype, request, raw, table_version)
+
+    async def _serve_resource(self, rtype: ResourceType, request: kmock.Request, raw: aiohttp.web.BaseRequest,
+                              table_version: str | None) -> aiohttp.web.StreamResponse:
         namespace = request.namespace if rtype.namespaced else None
         params = request.params
         name = request.name
 
         match raw.method:
             case "GET" if is_true(params.get("watch")):
-                return await self._watch(rtype, namespace, name, params, raw)
+                return await self._watch(rtype, namespace, name, params, raw, table_version)
             case "GET" if name:
-                return _json(self.store.get(rtype, namespace, name))
+                obj = self.store.get(rtype, namespace, name)
+                if table_version:
+                    return _json(tables.table(rtype, [obj], version=table_version,
+                                              list_metadata={"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                              include_object=params.get("includeObject")))
+                return _json(obj)
             case "GET":
-                return _json(self._list(rtype, namespace, params))
+                listing = self._list(rtype, namespace, params)
+                if table_version:
+                    return _json(tables.table(rtype, listing["items"], version=table_version,
+                                              list_metadata=listing["metadata"],
+                                              include_object=params.get("includeObject")))
+                return _json(listing)
             case "POST" if not name:
-                return _json(self.store.create(rtype, namespace, request.data), status=201)
+                warnings = self._check_fields(rtype, request.data, params)
+                return _json(self.store.create(rtype, namespace, request.data), status=201, warnings=warnings)
             case "PUT" if name:
+                warnings = self._check_fields(rtype, request.data, params)
                 return _json(self.store.replace(rtype, namespace, name, request.data,
-                                                subresource=request.subresource))
+                                                subresource=request.subresource), warnings=warnings)
             case "PATCH" if name:
                 content_type = raw.content_type
-                if content_type not in PATCH_TYPES:
-                    raise errors.unsupported_media_type(content_type)
+                if content_type not in PATCH_TYPES or (rtype.custom and content_type == STRATEGIC_MERGE_PATCH):
+                    raise errors.unsupported_media_type(content_type)  # no strategic merge for CRs, as upstream
                 try:
                     patch = decode_body(request.body, content_type)
                 except PatchError as e:
                     raise errors.bad_request(str(e)) from e
+                warnings = [] if content_type == JSON_PATCH else \
+                    self._check_fields(rtype, drop_directives(patch), params)
                 result, created = self.store.patch(rtype, namespace, name, patch, content_type,
-                                                   subresource=request.subresource)
-                return _json(result, status=201 if created else 200)
+                                                   subresource=request.subresource,
+                                                   field_manager=params.get("fieldManager"),
+                                                   force=is_true(params.get("force")))
+                return _json(result, status=201 if created else 200, warnings=warnings)
             case "DELETE" if name:
                 options = request.data if isinstance(request.data, dict) else {}
                 obj, gone = self.store.delete(
@@ -201,14 +285,25 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
                 return _json(_success(rtype, None))
         raise errors.method_not_allowed()
 
-    def _selection(self, rtype: ResourceType, namespace: str | None, params: dict[str, str]) -> WatchFilter:
+    def _check_fields(self, rtype: ResourceType, body: Any, params: Mapping[str, str]) -> list[str]:
+        """Apply `?fieldValidation=`: raise for Strict, return the warnings for Warn (the default)."""
+        directive = params.get("fieldValidation") or "Warn"
+        if directive not in ("Strict", "Warn", "Ignore"):
+            raise errors.bad_request(f"fieldValidation must be one of Ignore, Warn or Strict, not {directive!r}")
+        unknown = [] if directive == "Ignore" else self.store.admission.unknown_fields(rtype, body)
+        if unknown and directive == "Strict":
+            raise errors.strict_decoding(rtype, unknown)
+        return [f'unknown field "{field}"' for field in unknown]
+
+    def _selection(self, rtype: ResourceType, namespace: str | None, params: Mapping[str, str]) -> WatchFilter:
         try:
             return WatchFilter(rtype, namespace, LabelSelector.parse(params.get("labelSelector")),
-                               FieldSelector.parse(params.get("fieldSelector")))
+                               FieldSelector.parse(params.get("fieldSelector"),
+                                                   EXTRA_FIELDS.get((rtype.group, rtype.plural), ())))
         except SelectorError as e:
             raise errors.bad_request(str(e)) from e
 
-    def _list(self, rtype: ResourceType, namespace: str | None, params: dict[str, str]) -> dict[str, Any]:
+    def _list(self, rtype: ResourceType, namespace: str | None, params: Mapping[str, str]) -> dict[str, Any]:
         items = self.store.select(self._selection(rtype, namespace, params))
         try:
             offset = int(base64.b64decode(params["continue"])) if params.get("continue") else 0
@@ -223,7 +318,8 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         return {"apiVersion": rtype.api_version, "kind": rtype.list_kind, "metadata": metadata, "items": page}
 
     async def _watch(self, rtype: ResourceType, namespace: str | None, name: str | None,
-                     params: dict[str, str], raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+                     params: Mapping[str, str], raw: aiohttp.web.BaseRequest,
+                     table_version: str | None = None) -> aiohttp.web.StreamResponse:
         selection = self._selection(rtype, namespace, params)
         if name:  # the deprecated /<plural>/<name>?watch=true form
             selection = WatchFilter(rtype, namespace, selection.labels,
@@ -238,8 +334,16 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(raw)
         try:
+            first = True
             async for event in self.store.watch(selection, since=since, send_initial=send_initial,
                                                 timeout=timeout):
+                if table_version and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                    # As `kubectl get -w` asks: each object as a one-row Table, columns in the first only.
+                    event = {**event, "object": tables.table(
+                        rtype, [event["object"]], version=table_version, with_columns=first,
+                        list_metadata={"resourceVersion": event["object"]["metadata"].get("resourceVersion")},
+                        include_object=params.get("includeObject"))}
+                    first = False
                 await response.write(json.dumps(event).encode() + b"\n")
             await response.write_eof()
         except ConnectionResetError:
@@ -247,8 +351,11 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         return response
 
 
-def _json(payload: Any, *, status: int = 200) -> aiohttp.web.Response:
-    return aiohttp.web.json_response(payload, status=status)
+def _json(payload: Any, *, status: int = 200, warnings: Iterable[str] = ()) -> aiohttp.web.Response:
+    response = aiohttp.web.json_response(payload, status=status)
+    for warning in warnings:
+        response.headers.add("Warning", errors.warning_header(warning))
+    return response
 
 
 def _success(rtype: ResourceType, obj: dict[str, Any] | None) -> dict[str, Any]:

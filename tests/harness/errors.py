@@ -148,6 +148,38 @@ def invalid(rtype: ResourceType, name: str, errors: list[FieldError]) -> Kuberne
     )
 
 
+def strict_decoding(rtype: ResourceType, fields: list[str]) -> KubernetesError:
+    """400 for `?fieldValidation=Strict` with unknown fields, worded as the apiserver's decoder words it."""
+    unknown = ", ".join(f'unknown field "{field}"' for field in fields)
+    return bad_request(f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
+                       f"strict decoding error: {unknown}")
+
+
+def warning_header(message: str) -> str:
+    """A `Warning:` response header value (RFC 7234 code 299), which kubectl prints as `Warning: ...`."""
+    return '299 - ' + json.dumps(message)
+
+
+def invalid_options(field: str, detail: str) -> KubernetesError:
+    """422 for bad request options, such as an apply patch without `?fieldManager=`."""
+    return KubernetesError(
+        status=422, reason="Invalid",
+        message=f'PatchOptions.meta.k8s.io "" is invalid: {field}: Required value: {detail}',
+        details={"group": "meta.k8s.io", "kind": "PatchOptions",
+                 "causes": [{"reason": "FieldValueRequired", "message": f"Required value: {detail}",
+                             "field": field}]},
+    )
+
+
+def apply_conflicts(rtype: ResourceType, name: str, message: str,
+                    conflicts: list[tuple[str, str]]) -> KubernetesError:
+    """409 for server-side apply conflicts, one cause per field (kubectl prints how to resolve them)."""
+    details = _details(rtype, name)
+    details["causes"] = [{"reason": "FieldManagerConflict", "message": f'conflict with "{manager}"',
+                          "field": field} for manager, field in conflicts]
+    return KubernetesError(status=409, reason="Conflict", message=message, details=details)
+
+
 def bad_request(message: str) -> KubernetesError:
     return KubernetesError(status=400, reason="BadRequest", message=message, details={})
 
@@ -157,12 +189,13 @@ def method_not_allowed() -> KubernetesError:
     return KubernetesError(status=405, reason="MethodNotAllowed", message=message, details={})
 
 
-def unsupported_media_type(content_type: str) -> KubernetesError:
+def unsupported_media_type(content_type: str, accepted: tuple[str, ...] = ()) -> KubernetesError:
+    accepted = accepted or ("application/json-patch+json", "application/merge-patch+json",
+                            "application/apply-patch+yaml")
     return KubernetesError(
         status=415, reason="UnsupportedMediaType",
         message=f'the body of the request was in an unknown format - accepted media types include: '
-                f'application/json-patch+json, application/merge-patch+json, '
-                f'application/apply-patch+yaml; got "{content_type}"',
+                f'{", ".join(accepted)}; got "{content_type}"',
         details={},
     )
 

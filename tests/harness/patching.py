@@ -6,8 +6,8 @@
   `$patch`-style directives dropped. A real server merges some lists by key
   (containers by name); none of our code relies on that, and a test double that
   replaced lists where a server merges them would be caught by e2e tests.
-- `application/apply-patch+yaml`: server-side apply approximated as a merge of
-  the applied configuration; field managers and ownership are not tracked.
+- `application/apply-patch+yaml`: decoded here; `apply.py` applies it with field
+  ownership (on the `status` subresource it is merged as a merge patch).
 """
 
 from __future__ import annotations
@@ -54,11 +54,12 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _drop_directives(value: Any) -> Any:
+def drop_directives(value: Any) -> Any:
+    """A strategic-merge patch without its `$patch`, `$retainKeys`... directives."""
     if isinstance(value, dict):
-        return {k: _drop_directives(v) for k, v in value.items() if not k.startswith("$")}
+        return {k: drop_directives(v) for k, v in value.items() if not k.startswith("$")}
     if isinstance(value, list):
-        return [_drop_directives(item) for item in value]
+        return [drop_directives(item) for item in value]
     return value
 
 
@@ -75,7 +76,7 @@ def apply_patch(current: dict[str, Any], patch: Any, content_type: str) -> dict[
         if not isinstance(patch, dict):
             raise PatchError("the patch must be a JSON object")
         if content_type != MERGE_PATCH:
-            patch = _drop_directives(patch)
+            patch = drop_directives(patch)
         result = merge_patch(current, patch)
     else:
         raise PatchError(f"unsupported patch type {content_type!r}")

@@ -42,6 +42,8 @@ class ResourceType:
     has_status: bool = False
     schema: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
     custom: bool = False
+    # The CRD version's `additionalPrinterColumns`, for `Table` responses (tables.py).
+    printer_columns: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, hash=False)
 
     @property
     def api_version(self) -> str:
@@ -83,8 +85,9 @@ class ResourceType:
 
 
 def _builtin(group: str, version: str, plural: str, kind: str, *, namespaced: bool = True,
-             has_status: bool = False, short_names: tuple[str, ...] = ()) -> ResourceType:
-    return ResourceType(group, version, plural, kind, namespaced, kind.lower(), short_names,
+             has_status: bool = False, short_names: tuple[str, ...] = (),
+             categories: tuple[str, ...] = ()) -> ResourceType:
+    return ResourceType(group, version, plural, kind, namespaced, kind.lower(), short_names, categories,
                         has_status=has_status)
 
 
@@ -96,14 +99,15 @@ NAMESPACE_RESOURCE = _builtin("", "v1", "namespaces", "Namespace", namespaced=Fa
 
 BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
     NAMESPACE_RESOURCE,
-    _builtin("", "v1", "pods", "Pod", has_status=True, short_names=("po",)),
-    _builtin("", "v1", "services", "Service", has_status=True, short_names=("svc",)),
+    _builtin("", "v1", "pods", "Pod", has_status=True, short_names=("po",), categories=("all",)),
+    _builtin("", "v1", "services", "Service", has_status=True, short_names=("svc",), categories=("all",)),
     _builtin("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
     _builtin("", "v1", "secrets", "Secret"),
     _builtin("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", has_status=True,
              short_names=("pvc",)),
     _builtin("", "v1", "events", "Event", short_names=("ev",)),
-    _builtin("apps", "v1", "deployments", "Deployment", has_status=True, short_names=("deploy",)),
+    _builtin("apps", "v1", "deployments", "Deployment", has_status=True, short_names=("deploy",),
+             categories=("all",)),
     _builtin("events.k8s.io", "v1", "events", "Event", short_names=("ev",)),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease"),
     CRD_RESOURCE,
@@ -133,6 +137,7 @@ def resource_types_from_crd(crd: Mapping[str, Any]) -> list[ResourceType]:
             has_status="status" in (version.get("subresources") or {}),
             schema=(version.get("schema") or {}).get("openAPIV3Schema"),
             custom=True,
+            printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
         ))
     return result
 

@@ -285,7 +285,7 @@ class RunningEmulator:
         """Patch an object (a merge patch unless told otherwise)."""
         rtype, namespace = self._where(resource, namespace)
         result, _ = self._call(self.api.store.patch, rtype, namespace, name, patch, content_type,
-                               subresource=subresource)
+                               subresource=subresource, field_manager="harness")
         return result
 
     def set_status(self, resource: str, name: str, status: Any, *,

@@ -69,24 +69,49 @@ def _number(bound: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # Pruning and defaulting (in place).
 
+def _field_schema(schema: Schema, key: str) -> Schema | bool:
+    """The schema of an object's key; True if it is kept without one, False if pruning drops it."""
+    properties = schema.get("properties") or {}
+    additional = schema.get("additionalProperties")
+    if key in properties:
+        return properties[key]
+    if isinstance(additional, Mapping):
+        return additional
+    return additional is True or schema.get("x-kubernetes-preserve-unknown-fields") is True
+
+
 def prune(value: Any, schema: Schema, *, root: bool = False) -> None:
     """Drop the fields the schema does not declare, in place."""
     if isinstance(value, dict):
-        properties = schema.get("properties") or {}
-        additional = schema.get("additionalProperties")
-        preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
         for key in list(value):
             if root and key in ROOT_KEYS:
                 continue
-            if key in properties:
-                prune(value[key], properties[key])
-            elif isinstance(additional, Mapping):
-                prune(value[key], additional)
-            elif not (additional is True or preserve):
+            subschema = _field_schema(schema, key)
+            if isinstance(subschema, Mapping):
+                prune(value[key], subschema)
+            elif not subschema:
                 del value[key]
     elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
         for item in value:
             prune(item, schema["items"])
+
+
+def unknown_fields(value: Any, schema: Schema, path: str = "", *, root: bool = False) -> list[str]:
+    """What `prune` would drop, named as strict field validation names it: `spec.foo`, `spec.env[0].x`."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if root and key in ROOT_KEYS:
+                continue
+            subschema = _field_schema(schema, key)
+            if isinstance(subschema, Mapping):
+                found += unknown_fields(item, subschema, child_path(path, key))
+            elif not subschema:
+                found.append(child_path(path, key))
+    elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        for index, item in enumerate(value):
+            found += unknown_fields(item, schema["items"], f"{path}[{index}]")
+    return found
 
 
 def apply_defaults(value: Any, schema: Schema, *, root: bool = False) -> None:

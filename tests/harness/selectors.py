@@ -4,8 +4,10 @@ Label selectors support the whole grammar clients send: `a=b`, `a==b`, `a!=b`,
 `a in (x,y)`, `a notin (x)`, `a` (exists) and `!a` (does not exist), joined
 by commas. Field selectors support `metadata.name` and `metadata.namespace`
 with `=`, `==` and `!=`, which is what every resource supports on a real
-server; other fields are rejected with 400 as a real server rejects fields a
-resource does not index.
+server, plus the fields a resource indexes besides (`EXTRA_FIELDS`: events by
+`involvedObject.*`, which `kubectl describe` uses to list an object's events);
+other fields are rejected with 400 as a real server rejects fields a resource
+does not index.
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ _SET = re.compile(rf"^({_KEY})\s+(in|notin)\s*\(([^()]*)\)$")
 _EXISTS = re.compile(rf"^(!?)\s*({_KEY})$")
 
 SUPPORTED_FIELDS = ("metadata.name", "metadata.namespace")
+_EVENT_FIELDS = ("reason", "type", "reportingComponent", "source", *(
+    f"involvedObject.{key}" for key in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion",
+                                        "fieldPath")))
+# Further fields each resource indexes, by (group, plural).
+EXTRA_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("", "events"): _EVENT_FIELDS,
+    ("events.k8s.io", "events"): ("reason", "type", "reportingController", *(
+        f"regarding.{key}" for key in ("kind", "namespace", "name", "uid", "apiVersion"))),
+}
 
 
 class SelectorError(ValueError):
@@ -92,30 +103,33 @@ class LabelSelector:
         return all(requirement.matches(labels) for requirement in self.requirements)
 
 
+def _field_value(obj: Mapping[str, Any], field: str) -> str:
+    """A selectable field as the server indexes it: a string, empty when absent (`source` is its component)."""
+    value: Any = obj
+    for key in (*field.split("."), *(("component",) if field == "source" else ())):
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return "" if value is None else str(value)
+
+
 @dataclass(frozen=True)
 class FieldSelector:
     terms: tuple[tuple[str, bool, str], ...] = ()  # (field, equal?, value)
 
     @classmethod
-    def parse(cls, text: str | None) -> FieldSelector:
+    def parse(cls, text: str | None, extra_fields: tuple[str, ...] = ()) -> FieldSelector:
         terms = []
         for term in _split_terms(text or ""):
             match = re.match(r"^([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*)$", term)
             if not match:
                 raise SelectorError(f"invalid selector: {term!r}; can't understand {term!r}")
             field, op, value = match.groups()
-            if field not in SUPPORTED_FIELDS:
+            if field not in SUPPORTED_FIELDS and field not in extra_fields:
                 raise SelectorError(f'field label not supported: {field}')
             terms.append((field, op != "!=", value))
         return cls(tuple(terms))
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
-        metadata = obj.get("metadata", {})
-        for field, equal, value in self.terms:
-            actual = metadata.get(field.removeprefix("metadata.")) or ""
-            if (actual == value) != equal:
-                return False
-        return True
+        return all((_field_value(obj, field) == value) == equal for field, equal, value in self.terms)
 
     @property
     def name(self) -> str | None:

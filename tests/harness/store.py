@@ -16,6 +16,8 @@ on from a real API server:
   removing the last one removes the object;
 - garbage collection by `ownerReferences[].uid`, cascading, synchronously (a real
   cluster's collector is asynchronous; tests get determinism instead);
+- `?dryRun=All`: a write runs every check and returns its result without storing it;
+- server-side apply with field ownership in `metadata.managedFields` (`apply.py`);
 - CRDs: creating one serves its resource, deleting one removes its objects;
   deleting a Namespace deletes what is in it;
 - watch events into a bounded log (`watching.py`) that watches resume from.
@@ -26,6 +28,7 @@ calls from tests); no write awaits anything, so each write is atomic.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import random
@@ -35,6 +38,7 @@ from typing import Any
 
 import kmock
 
+from harness import apply as server_side_apply
 from harness import errors
 from harness.admission import Admission
 from harness.errors import FieldError
@@ -63,10 +67,24 @@ class ObjectStore:
         self._admission = admission or Admission()
         self._rv = 0
         self._log = EventLog(window=event_window)
+        self._dry_run = False
+
+    @contextlib.contextmanager
+    def dry_run(self, enabled: bool = True) -> Iterator[None]:
+        """Within it, writes are checked and answered but neither stored nor watched (`?dryRun=All`)."""
+        previous, self._dry_run = self._dry_run, enabled
+        try:
+            yield
+        finally:
+            self._dry_run = previous
 
     @property
     def resource_version(self) -> str:
         return str(self._rv)
+
+    @property
+    def admission(self) -> Admission:
+        return self._admission
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -109,7 +127,8 @@ class ObjectStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def create(self, rtype: ResourceType, namespace: str | None, body: Any) -> dict[str, Any]:
+    def create(self, rtype: ResourceType, namespace: str | None, body: Any, *,
+               managed_fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         obj = self._as_object(rtype, body)
         meta = obj["metadata"]
         namespace = self._namespace_for(rtype, namespace, meta)
@@ -123,6 +142,8 @@ class ObjectStore:
         for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                     "generation", "selfLink", "managedFields"):
             meta.pop(key, None)
+        if managed_fields:
+            meta["managedFields"] = managed_fields
         if rtype.has_status:
             obj.pop("status", None)
 
@@ -132,7 +153,7 @@ class ObjectStore:
             raise errors.already_exists(rtype, name)
         meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
         created = self._commit(rtype, "ADDED", obj, None)
-        if rtype == CRD_RESOURCE:
+        if rtype == CRD_RESOURCE and not self._dry_run:
             self._serve_crd(created, None)
             created = self._establish_crd(created)
         return created
@@ -153,14 +174,13 @@ class ObjectStore:
         return self._update(rtype, old, new, status_only=subresource == "status")
 
     def patch(self, rtype: ResourceType, namespace: str | None, name: str, patch: Any,
-              content_type: str, *, subresource: str | None = None) -> tuple[dict[str, Any], bool]:
+              content_type: str, *, subresource: str | None = None, field_manager: str | None = None,
+              force: bool = False) -> tuple[dict[str, Any], bool]:
         """Apply a decoded patch; returns the result and whether it created the object (apply)."""
+        if content_type == APPLY_PATCH and subresource is None:
+            return self.apply(rtype, namespace, name, patch, field_manager=field_manager, force=force)
         old = self.find(rtype, namespace, name)
         if old is None:
-            if content_type == APPLY_PATCH and subresource is None and isinstance(patch, dict):
-                body = copy.deepcopy(patch)
-                body.setdefault("metadata", {})["name"] = name
-                return self.create(rtype, namespace, body), True
             raise errors.not_found(rtype, name)
         try:
             candidate = apply_patch(old, patch, content_type)
@@ -171,6 +191,25 @@ class ObjectStore:
                 old["metadata"]["resourceVersion"]:
             raise errors.conflict(rtype, name)
         return self._update(rtype, old, candidate, status_only=subresource == "status"), False
+
+    def apply(self, rtype: ResourceType, namespace: str | None, name: str, config: Any, *,
+              field_manager: str | None, force: bool = False) -> tuple[dict[str, Any], bool]:
+        """Server-side apply of `config` by `field_manager`; returns the result and whether it was created."""
+        if not field_manager:
+            raise errors.invalid_options("fieldManager", "is required for apply patch")
+        if not isinstance(config, dict):
+            raise errors.bad_request("the applied configuration must be an object")
+        body = self._as_object(rtype, config)
+        old = self.find(rtype, namespace, name)
+        try:
+            result = server_side_apply.apply(old, body, rtype.schema, manager=field_manager,
+                                             api_version=rtype.api_version, force=force, timestamp=now())
+        except server_side_apply.ApplyConflicts as e:
+            raise errors.apply_conflicts(rtype, name, e.message, [(c.manager, c.field) for c in e.conflicts]) from e
+        if old is None:
+            result["metadata"]["name"] = name
+            return self.create(rtype, namespace, result, managed_fields=result["metadata"]["managedFields"]), True
+        return self._update(rtype, old, result, status_only=False), False
 
     def set_status(self, rtype: ResourceType, namespace: str | None, name: str,
                    status: Any) -> dict[str, Any]:
@@ -226,7 +265,7 @@ class ObjectStore:
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
             return self._remove(rtype, new)
         updated = self._commit(rtype, "MODIFIED", new, old)
-        if rtype == CRD_RESOURCE and not status_only:
+        if rtype == CRD_RESOURCE and not status_only and not self._dry_run:
             self._serve_crd(updated, old)
         return updated
 
@@ -239,6 +278,10 @@ class ObjectStore:
             else:
                 meta.pop(key, None)
         meta.pop("selfLink", None)
+        if "managedFields" not in meta and old_meta.get("managedFields"):
+            meta["managedFields"] = old_meta["managedFields"]  # kept unless a write sets them
+        elif not meta.get("managedFields"):
+            meta.pop("managedFields", None)
         if rtype.has_status:
             if "status" in old:
                 new["status"] = copy.deepcopy(old["status"])
@@ -263,6 +306,8 @@ class ObjectStore:
 
     def _commit(self, rtype: ResourceType, event_type: str, obj: dict[str, Any],
                 old: dict[str, Any] | None) -> dict[str, Any]:
+        if self._dry_run:
+            return copy.deepcopy(obj)
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
         key = (rtype.key, obj["metadata"].get("namespace"), obj["metadata"]["name"])
@@ -274,6 +319,8 @@ class ObjectStore:
         return copy.deepcopy(obj)
 
     def _remove(self, rtype: ResourceType, obj: dict[str, Any], propagation: str | None = None) -> dict[str, Any]:
+        if self._dry_run:
+            return copy.deepcopy(obj)
         key = (rtype.key, obj["metadata"].get("namespace"), obj["metadata"]["name"])
         stored = self._objects[key]
         before = copy.deepcopy(stored.raw)
