@@ -124,6 +124,14 @@ class ReplicaPool:
         self._loads[replica.position] = self._load_of(replica)
         self._kv[replica.position] = kv_score(kv_usage)
 
+    def mark_stale(self, url: str) -> None:
+        """A failed scrape: forget the replica's signals, keep the replica."""
+        replica = self._by_url.get(url)
+        if replica is not None and replica.signals.at >= 0.0:
+            replica.signals = Signals()
+            self._loads[replica.position] = float(replica.in_flight)
+            self._kv[replica.position] = NEUTRAL_KV
+
     def expire(self, now: float) -> None:
         """Drop signals older than `stale_after` (a failed or slow scrape leaves the replica unscored)."""
         oldest = now - self.stale_after
