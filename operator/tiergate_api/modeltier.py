@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Final, Literal, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
@@ -19,6 +19,7 @@ from tiergate_api.constants import API_VERSION, DEFAULT_GPU_RESOURCE, MODEL_TIER
 from tiergate_api.enums import Feature, Locality, Task
 from tiergate_api.metadata import ObjectMeta
 from tiergate_api.quantities import DECIMAL_PATTERN, SIZE_PATTERN, parse_size, parse_usd
+from tiergate_api.replicapicking import DEFAULT_REPLICA_PICKING, ReplicaPicking
 from tiergate_api.schema_extras import FreeForm, Quantity, RuleViolationError, cel, list_map, list_set, validations
 from tiergate_api.urls import ENDPOINT_URL_PATTERN, ENDPOINT_URL_RULE, check_endpoint_url
 
@@ -33,6 +34,31 @@ EndpointUrl = Annotated[
     ),
 ]
 """An http(s) URL a tier may be reached at (see tiergate_api.urls for the rules)."""
+
+MAX_REPLICA_URLS: Final = 1024
+"""Most URLs in spec.endpoint.urls; replicas found in EndpointSlices are not bounded by it."""
+
+
+def _distinct_urls(urls: list[str]) -> list[str]:
+    """The list unchanged when no URL repeats; the error names the index, never the URL (it may hold a key)."""
+    first: dict[str, int] = {}
+    for index, url in enumerate(urls):
+        if url in first:
+            raise RuleViolationError(f"duplicate URL: the same as item {first[url]}", str(index))
+        first[url] = index
+    return urls
+
+
+ReplicaUrls = Annotated[
+    list[EndpointUrl],
+    Field(min_length=1, max_length=MAX_REPLICA_URLS, json_schema_extra={"x-kubernetes-list-type": "set"}),
+    AfterValidator(_distinct_urls),
+]
+"""Base URLs of a tier's replicas: at least one, none twice."""
+
+
+ENDPOINT_URL_AND_URLS: Final = "set either url or urls, not both"
+ENDPOINT_URL_OR_URLS: Final = "set url (one server) or urls (one per replica)"
 
 
 class SecretKeyRef(ApiModel):
@@ -249,20 +275,47 @@ class VllmBackend(ApiModel):
 
 
 class EndpointBackend(ApiModel):
-    """A model server reachable by URL: an external API or an existing in-cluster server."""
+    """A model server reachable by URL: an external API, an existing server, or a pool of replicas."""
 
-    url: EndpointUrl
+    url: EndpointUrl | None = None
     """Base URL of the OpenAI-compatible API, ending before /chat/completions, for example https://api.openai.com/v1.
 
     http or https, a host and an optional port; no spaces, control characters or user:password@ (see apiKeySecretRef).
 
-    A non-ASCII host (bücher.example) is sent IDNA-encoded; percent-encode non-ASCII in the path (ü as %C3%BC)."""
+    A non-ASCII host (bücher.example) is sent IDNA-encoded; percent-encode non-ASCII in the path (ü as %C3%BC).
+
+    Exactly one of url or urls."""
+    urls: ReplicaUrls | None = None
+    """Base URLs of a pool of replicas, one per replica, each written as url is (1 to 1024 of them, none twice).
+
+    Every replica serves the same model with the same key (apiKeySecretRef and timeoutSeconds apply to each).
+
+    The gateway picks one per request as spec.replicaPicking says. Exactly one of url or urls."""
     locality: Locality = Locality.REMOTE
     """Local when the server runs in the cluster (it may then end a fallback chain), else Remote."""
     api_key_secret_ref: SecretKeyRef | None = None
     """Secret key holding the API key, sent as a Bearer token. Never put keys in the spec."""
     timeout_seconds: Annotated[Int, Field(ge=1, le=3600)] = 60
     """Upper bound for one request to this tier, in seconds."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel("!has(self.url) || !has(self.urls)", ENDPOINT_URL_AND_URLS),
+            cel("has(self.url) || has(self.urls)", ENDPOINT_URL_OR_URLS),
+        )
+    )
+
+    @model_validator(mode="after")
+    def _url_or_urls(self) -> Self:
+        if self.url is not None and self.urls is not None:
+            raise ValueError(ENDPOINT_URL_AND_URLS)
+        if self.url is None and self.urls is None:
+            raise ValueError(ENDPOINT_URL_OR_URLS)
+        return self
+
+    def replica_urls(self) -> list[str]:
+        """The base URL of every replica, as written: [url], or urls in their order."""
+        return [self.url] if self.url is not None else list(self.urls or ())
 
 
 class ModelTierSpec(ApiModel):
@@ -284,6 +337,10 @@ class ModelTierSpec(ApiModel):
     """Run the model in the cluster with vLLM (locality Local). Exactly one of vllm or endpoint."""
     endpoint: EndpointBackend | None = None
     """Reach the model by URL. Exactly one of vllm or endpoint."""
+    replica_picking: ReplicaPicking | None = None
+    """How the gateway spreads requests over the tier's replicas (vllm pods or endpoint urls); unset uses the defaults.
+
+    Has no effect on a tier with one replica."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
@@ -301,6 +358,11 @@ class ModelTierSpec(ApiModel):
     def parameters(self) -> int:
         """Parameter count parsed from `size`."""
         return parse_size(self.size)
+
+    @property
+    def effective_replica_picking(self) -> ReplicaPicking:
+        """replicaPicking, or the defaults when the tier gives none."""
+        return self.replica_picking if self.replica_picking is not None else DEFAULT_REPLICA_PICKING
 
     @property
     def locality(self) -> Locality:

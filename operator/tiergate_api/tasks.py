@@ -31,9 +31,3 @@ LATENCY_CLASS_MAX_BILLIONS: Final[dict[LatencyClass, Decimal | None]] = {
 def default_tasks(size_billions: Decimal) -> frozenset[Task]:
     """Tasks a tier of this size handles when it lists none: every band starting at or below it."""
     return frozenset(task for task, start in TASK_MIN_BILLIONS.items() if start <= size_billions)
-
-
-def within_latency_class(size_billions: Decimal, latency_class: LatencyClass) -> bool:
-    """Whether a tier of this size is small enough for the latency class."""
-    cap = LATENCY_CLASS_MAX_BILLIONS[latency_class]
-    return cap is None or size_billions < cap

@@ -143,15 +143,24 @@ def tier_status(
         status["replicas"] = tier.spec.vllm.replicas
         status["readyReplicas"] = _ready_replicas(observation.deployment)
     elif tier.spec.endpoint is not None:
-        status["endpoint"] = tier.spec.endpoint.url
+        if tier.spec.endpoint.urls is None:
+            status["endpoint"] = tier.spec.endpoint.url
+        else:  # a pool: no one endpoint; the gateway picks a replica per request
+            status["replicas"] = len(tier.spec.endpoint.urls)
     return StatusResult(status=status, events=transition_events(old_conditions, conditions))
+
+
+def _endpoint_target(tier: ModelTier) -> str:
+    """Where an endpoint tier's requests go, for its Ready message."""
+    urls = tier.spec.endpoint.replica_urls() if tier.spec.endpoint is not None else []
+    return f"requests go to {urls[0]}" if len(urls) == 1 else f"requests go to {len(urls)} replicas"
 
 
 def _tier_conditions(tier: ModelTier, observation: TierObservation) -> list[Condition]:
     refs = _resolved_refs(observation.secrets, "Secret")
     if tier.spec.vllm is None:
         ready = (
-            _condition(ConditionType.READY, True, "EndpointConfigured", f"requests go to {tier.spec.endpoint.url}")  # type: ignore[union-attr]
+            _condition(ConditionType.READY, True, "EndpointConfigured", _endpoint_target(tier))
             if refs.status == ConditionStatus.TRUE
             else _condition(ConditionType.READY, False, refs.reason, refs.message)
         )

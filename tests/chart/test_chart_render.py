@@ -151,15 +151,30 @@ def test_rbac_has_no_wildcards_and_secrets_are_read_only(rendered: dict[str, Rel
                 assert set(rule["verbs"]) <= {"get", "list", "watch"}
 
 
-def test_gateway_reads_tiers_policies_and_secrets_and_writes_only_policy_budgets(rendered: dict[str, Release]) -> None:
-    grants = _grants(_rules(rendered["default"], "ClusterRole", "-gateway"))
-    read = {"get", "list", "watch"}
-    assert grants == {
-        ("tiergate.io", "modeltiers"): read,
-        ("tiergate.io", "routingpolicies"): read,
-        ("tiergate.io", "routingpolicies/status"): {"patch"},  # status.budget, the spend of the day
-        ("", "secrets"): read,
-    }
+GATEWAY_GRANTS = {
+    ("tiergate.io", "modeltiers"): {"get", "list", "watch"},
+    ("tiergate.io", "routingpolicies"): {"get", "list", "watch"},
+    ("tiergate.io", "routingpolicies/status"): {"patch"},  # status.budget, the spend of the day
+    ("", "secrets"): {"get", "list", "watch"},
+    ("discovery.k8s.io", "endpointslices"): {"get", "list", "watch"},  # the ready replicas of vllm tiers
+}
+
+
+def test_gateway_reads_tiers_policies_secrets_and_replicas_and_writes_only_policy_budgets(
+    rendered: dict[str, Release],
+) -> None:
+    assert _grants(_rules(rendered["default"], "ClusterRole", "-gateway")) == GATEWAY_GRANTS
+
+
+def test_gateway_watching_listed_namespaces_reads_endpointslices_only_there(rendered: dict[str, Release]) -> None:
+    release = rendered["everything-on"]
+    watched = release.values["watchNamespaces"]
+    slices = ("discovery.k8s.io", "endpointslices")
+    assert not any(slices in _grants(obj["rules"]) for obj in release.of_kind("ClusterRole"))
+    gateway_roles = [r for r in release.of_kind("Role") if r["metadata"]["name"].endswith("-gateway")]
+    assert sorted(r["metadata"]["namespace"] for r in gateway_roles) == sorted(watched)
+    for role in gateway_roles:
+        assert _grants(role["rules"]) == GATEWAY_GRANTS
 
 
 def test_operator_gets_exactly_what_it_uses(rendered: dict[str, Release]) -> None:

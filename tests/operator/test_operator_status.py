@@ -307,3 +307,11 @@ def test_tier_view_reads_readiness_and_locality_from_the_raw_object() -> None:
     body = {**vllm_tier(), "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
     assert tier_view(body) == TierView("small", True, Locality.LOCAL)
     assert tier_view(endpoint_tier()) == TierView("remote", False, Locality.REMOTE)
+
+
+def test_pool_tier_reports_its_replica_count_and_no_single_endpoint() -> None:
+    document = endpoint_tier()
+    document["spec"]["endpoint"] = {"urls": ["http://10.0.0.1:8000/v1", "http://10.0.0.2:8000/v1"], "locality": "Local"}
+    status = tier_status(tier(document), TierObservation(), None, now=T0).status
+    assert "endpoint" not in status and status["replicas"] == 2
+    assert conditions(status)["Ready"]["message"] == "requests go to 2 replicas"

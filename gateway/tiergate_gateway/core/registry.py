@@ -20,6 +20,7 @@ from tiergate_api.quantities import billions
 from tiergate_api.routingpolicy import RoutingPolicy
 from tiergate_api.tasks import default_tasks
 from tiergate_api.urls import ascii_url
+from tiergate_gateway.core.replicas import PickWeights
 from tiergate_gateway.core.views import (
     PolicyView,
     TierView,
@@ -100,7 +101,8 @@ def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
     problem: str | None = None
     api_key: SecretStr | None = None
     if spec.endpoint is not None:
-        url: str | None = spec.endpoint.url
+        replica_urls = spec.endpoint.replica_urls()
+        url: str | None = replica_urls[0]
         timeout = float(spec.endpoint.timeout_seconds)
         ref = spec.endpoint.api_key_secret_ref
         if ref is not None:
@@ -111,6 +113,7 @@ def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
                 api_key = SecretStr(value.strip())
     else:
         url = tier.status.endpoint if tier.status else None
+        replica_urls = [url] if url else []
         timeout = 600.0
         if url is None:
             problem = "NoEndpoint: the operator has not published status.endpoint yet"
@@ -118,11 +121,13 @@ def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
         ready = find_condition(tier.status.conditions, "Ready")
         if ready is not None and ready.status == ConditionStatus.FALSE:
             problem = problem or f"NotReady: {ready.reason}"
-    if url is not None:
-        try:
-            url = ascii_url(url)  # an internationalised host goes on the wire IDNA-encoded
-        except ValueError as exc:  # the models refuse such URLs; never let one reach a request
-            url, problem = None, problem or f"InvalidURL: {exc}"
+    try:
+        # An internationalised host goes on the wire IDNA-encoded.
+        replica_urls = [ascii_url(u).rstrip("/") for u in replica_urls]
+    except ValueError as exc:  # the models refuse such URLs; never let one reach a request
+        replica_urls, problem = [], problem or f"InvalidURL: {exc}"
+    url = replica_urls[0] if replica_urls else None
+    picking = spec.effective_replica_picking
     max_context = caps.max_context_tokens or (spec.vllm.max_model_len if spec.vllm else None)
     priors = spec.latency
     limits = spec.limits
@@ -151,7 +156,28 @@ def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
         tokens_per_minute=limits.tokens_per_minute if limits else None,
         max_in_flight=limits.max_in_flight if limits else None,
         problem=problem,
+        replica_urls=tuple(replica_urls),
+        service=service_of(url) if spec.vllm is not None else None,
+        picking=PickWeights(
+            queue=picking.weights.queue,
+            kv_cache=picking.weights.kv_cache,
+            prefix=picking.weights.prefix_affinity,
+            affinity_load_bound_percent=picking.affinity_load_bound_percent,
+            block_tokens=picking.prefix_block_tokens,
+        ),
+        scrape_interval_seconds=picking.metrics_scrape_interval_milliseconds / 1000,
     )
+
+
+def service_of(url: str | None) -> str | None:
+    """`namespace/name` of the Service a cluster-DNS URL names (`http://<name>.<namespace>.svc...`)."""
+    if not url or "://" not in url:
+        return None
+    host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+    labels = host.split(".")
+    if len(labels) >= 3 and labels[2] == "svc":
+        return f"{labels[1]}/{labels[0]}"
+    return None
 
 
 def _ttft(size: Decimal) -> float:

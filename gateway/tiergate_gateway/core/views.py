@@ -25,6 +25,7 @@ from tiergate_api.enums import (
     Strategy,
     Task,
 )
+from tiergate_gateway.core.replicas import DEFAULT_WEIGHTS, PickWeights
 
 FEMTO_PER_USD: Final = 10**15
 
@@ -75,6 +76,14 @@ class TierView:
     max_in_flight: int | None = None
     problem: str | None = None
     """Why the tier cannot take requests now (for example a missing Secret), or None."""
+    replica_urls: tuple[str, ...] = ()
+    """Base URLs of its replicas as the spec gives them (`url` alone is one replica)."""
+    service: str | None = None
+    """`namespace/name` of the Service whose EndpointSlices list its replicas (in-cluster tiers)."""
+    picking: PickWeights = DEFAULT_WEIGHTS
+    """How a replica is picked (`spec.replicaPicking`)."""
+    scrape_interval_seconds: float = 1.0
+    """How often its replicas' vLLM metrics are read (Local tiers only)."""
 
     @property
     def is_local(self) -> bool:

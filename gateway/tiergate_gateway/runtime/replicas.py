@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from tiergate_gateway.core.replicas import NEUTRAL_KV, PickWeights, Score, kv_score, pick, scores
 
@@ -276,3 +276,70 @@ def _admits(replica: Replica, now: float) -> bool:
     """In rotation, or on probation after its ejection with no request in flight (one probe)."""
     until = replica.ejected_until
     return until <= 0.0 or (now >= until and replica.in_flight == 0)
+
+
+class ReplicaBook:
+    """Every tier's replica pool: static URLs from the spec, or what discovery found for its Service."""
+
+    def __init__(self, *, ejection: EjectionSettings | None = None, stale_after: float = 5.0) -> None:
+        self.ejection = ejection or EjectionSettings()
+        self.stale_after = stale_after
+        self.pools: dict[str, ReplicaPool] = {}
+        self._spec: dict[str, tuple[tuple[str, ...], str | None, bool]] = {}
+        self._discovered: dict[str, list[str]] = {}
+
+    def sync(self, tiers: Iterable[TierReplicas]) -> None:
+        """Match the pools to a new snapshot's tiers: new tiers get a pool, deleted ones lose theirs."""
+        seen: set[str] = set()
+        for tier in tiers:
+            seen.add(tier.key)
+            self._spec[tier.key] = (tier.replica_urls, tier.service, tier.is_local)
+            urls = self._urls(tier.key)
+            pool = self.pools.get(tier.key)
+            if pool is None:
+                self.pools[tier.key] = ReplicaPool(urls, ejection=self.ejection, stale_after=self.stale_after)
+            else:
+                pool.set_urls(urls)
+        for gone in set(self.pools) - seen:
+            del self.pools[gone]
+            del self._spec[gone]
+
+    def discovered(self, service: str, urls: list[str] | None) -> None:
+        """Discovery's replica list for a Service (None: discovery no longer knows it)."""
+        if urls is None:
+            self._discovered.pop(service, None)
+        else:
+            self._discovered[service] = urls
+        for key, (_, tier_service, _) in self._spec.items():
+            if tier_service == service:
+                self.pools[key].set_urls(self._urls(key))
+
+    def _urls(self, key: str) -> tuple[str, ...] | list[str]:
+        static, service, _ = self._spec[key]
+        if service is not None and service in self._discovered:
+            return self._discovered[service]
+        return static
+
+    def pool(self, key: str) -> ReplicaPool | None:
+        """The pool of a tier (None for a tier the book has not seen)."""
+        return self.pools.get(key)
+
+    def scraped(self) -> list[ReplicaPool]:
+        """Pools whose replicas serve vLLM metrics: in-cluster or Local tiers (never an external API)."""
+        return [pool for key, pool in self.pools.items() if self._spec[key][2] and pool.replicas]
+
+
+class TierReplicas(Protocol):
+    """What the book reads of a tier (`core.views.TierView` has it)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def replica_urls(self) -> tuple[str, ...]: ...
+
+    @property
+    def service(self) -> str | None: ...
+
+    @property
+    def is_local(self) -> bool: ...
