@@ -87,6 +87,8 @@ class ReplicaPool:
         self._out = 0  # replicas ejected or on probation
         self._index: dict[int, tuple[str, ...]] = {}
         self._turn = itertools.count()
+        self.scrape_interval = 1.0
+        self.scraped_at = -1.0
         self.set_urls(urls)
 
     # ---- membership and signals -----------------------------------------------------------------
@@ -286,6 +288,7 @@ class ReplicaBook:
         self.stale_after = stale_after
         self.pools: dict[str, ReplicaPool] = {}
         self._spec: dict[str, tuple[tuple[str, ...], str | None, bool]] = {}
+        """Per tier: its spec's URLs, its Service (discovered replicas), whether it is Local."""
         self._discovered: dict[str, list[str]] = {}
 
     def sync(self, tiers: Iterable[TierReplicas]) -> None:
@@ -297,9 +300,10 @@ class ReplicaBook:
             urls = self._urls(tier.key)
             pool = self.pools.get(tier.key)
             if pool is None:
-                self.pools[tier.key] = ReplicaPool(urls, ejection=self.ejection, stale_after=self.stale_after)
+                pool = self.pools[tier.key] = ReplicaPool(urls, ejection=self.ejection, stale_after=self.stale_after)
             else:
                 pool.set_urls(urls)
+            pool.scrape_interval = tier.scrape_interval_seconds
         for gone in set(self.pools) - seen:
             del self.pools[gone]
             del self._spec[gone]
@@ -343,3 +347,6 @@ class TierReplicas(Protocol):
 
     @property
     def is_local(self) -> bool: ...
+
+    @property
+    def scrape_interval_seconds(self) -> float: ...

@@ -1,11 +1,11 @@
 """Scraping each replica's vLLM metrics, off the request path, on a short interval.
 
-One round every `interval` seconds (a round that overruns delays the next, never piles up),
-at most `concurrency` scrapes at once, each bounded by `timeout` and `max_bytes`. A scrape that
-fails, times out, is too large or has no vLLM gauges marks that replica's signals stale; it never
-marks the replica dead (that is the attempts' verdict, `runtime/replicas.py`). Uses httpx, not
-the request pool: these are a few requests a second, and keeping them out of the hot pool keeps
-its connections for answers.
+A round every `tick` seconds scrapes the pools whose own interval (`spec.replicaPicking`) has
+passed (a round that overruns delays the next, never piles up), at most `concurrency` at once,
+each bounded by `timeout` and `max_bytes`. A scrape that fails, times out, is too large or has no
+vLLM gauges marks that replica's signals stale; it never marks the replica dead (that is the
+attempts' verdict, `runtime/replicas.py`). Uses httpx, not the request pool: these are a few
+requests a second, and keeping them out of the hot pool keeps its connections for answers.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class ScrapeSettings:
     """How often, how long and how much."""
 
-    interval: float = 1.0
+    tick: float = 0.1
     timeout: float = 0.5
     max_bytes: int = 1 << 20
     concurrency: int = 32
@@ -59,13 +59,17 @@ class Scraper:
             while True:
                 started = time.monotonic()
                 await self.scrape_once()
-                await asyncio.sleep(max(0.0, self.settings.interval - (time.monotonic() - started)))
+                await asyncio.sleep(max(0.0, self.settings.tick - (time.monotonic() - started)))
         finally:
             await self._client.aclose()
 
-    async def scrape_once(self) -> None:
-        """One round over every replica of every pool; then drop what is still stale."""
-        jobs = [self._scrape(pool, url) for pool in self.pools() for url in pool.urls]
+    async def scrape_once(self, *, every: bool = False) -> None:
+        """One round over the replicas of the pools that are due (`every`: all); then drop stale signals."""
+        now = self.clock()
+        due = [pool for pool in self.pools() if every or now - pool.scraped_at >= pool.scrape_interval]
+        for pool in due:
+            pool.scraped_at = now
+        jobs = [self._scrape(pool, url) for pool in due for url in pool.urls]
         if jobs:
             await asyncio.gather(*jobs)
         now = self.clock()
