@@ -110,6 +110,7 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
              categories=("all",)),
     _builtin("events.k8s.io", "v1", "events", "Event", short_names=("ev",)),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease"),
+    _builtin("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     CRD_RESOURCE,
     # Kopf's peering CRDs keep their state in `status` without a status subresource.
     _builtin("kopf.dev", "v1", "kopfpeerings", "KopfPeering"),

@@ -308,21 +308,27 @@ class ReplicaBook:
             del self.pools[gone]
             del self._spec[gone]
 
-    def discovered(self, service: str, urls: list[str] | None) -> None:
-        """Discovery's replica list for a Service (None: discovery no longer knows it)."""
-        if urls is None:
-            self._discovered.pop(service, None)
+    def discovered(self, service: str, addresses: list[str] | None) -> None:
+        """Discovery's `host:port` list for a Service (None: discovery no longer knows it)."""
+        if addresses is None:
+            if self._discovered.pop(service, None) is None:
+                return
+        elif self._discovered.get(service) == addresses:
+            return
         else:
-            self._discovered[service] = urls
+            self._discovered[service] = addresses
         for key, (_, tier_service, _) in self._spec.items():
             if tier_service == service:
                 self.pools[key].set_urls(self._urls(key))
 
     def _urls(self, key: str) -> tuple[str, ...] | list[str]:
+        """The spec's URLs, or each discovered replica addressed as the Service URL is (scheme, path)."""
         static, service, _ = self._spec[key]
-        if service is not None and service in self._discovered:
-            return self._discovered[service]
-        return static
+        if service is None or service not in self._discovered or not static:
+            return static
+        scheme, rest = static[0].split("://", 1)
+        path = rest[rest.find("/") :] if "/" in rest else ""
+        return [f"{scheme}://{address}{path}" for address in self._discovered[service]]
 
     def pool(self, key: str) -> ReplicaPool | None:
         """The pool of a tier (None for a tier the book has not seen)."""

@@ -35,7 +35,9 @@ from tiergate_gateway.core.registry import build_snapshot
 from tiergate_gateway.core.views import femto_to_usd
 from tiergate_gateway.runtime.background import cancel_and_wait
 from tiergate_gateway.runtime.budget import utc_day
+from tiergate_gateway.runtime.replicas import ReplicaBook
 from tiergate_gateway.runtime.snapshots import SnapshotStore
+from tiergate_gateway.sources import endpointslices
 from tiergate_gateway.telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -58,11 +60,13 @@ class Reflector:
         lister: Callable[..., Awaitable[Any]],
         list_args: tuple[Any, ...],
         on_change: Callable[[], None],
+        list_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
         self.lister = lister
         self.list_args = list_args
+        self.list_kwargs = list_kwargs or {}
         self.on_change = on_change
         self.objects: dict[Key, dict[str, Any]] = {}
         self.synced = asyncio.Event()
@@ -91,7 +95,7 @@ class Reflector:
                 delay = min(delay * 2, BACKOFF_MAX)
 
     async def _list(self) -> None:
-        response = await self.lister(*self.list_args, _preload_content=False)
+        response = await self.lister(*self.list_args, **self.list_kwargs, _preload_content=False)
         document = orjson.loads(await response.read())
         _raise_for_status(document)
         self.objects = {_key(item): self._typed(item) for item in document.get("items", [])}
@@ -102,6 +106,7 @@ class Reflector:
     async def _watch(self) -> None:
         response = await self.lister(
             *self.list_args,
+            **self.list_kwargs,
             watch=True,
             resource_version=self.resource_version,
             allow_watch_bookmarks=True,
@@ -175,8 +180,11 @@ class KubeSource:
         kubeconfig: Path | None = None,
         spend: SpendReader | None = None,
         budget_status_interval: float = 30.0,
+        replicas: ReplicaBook | None = None,
     ) -> None:
         self.store = store
+        self.replicas = replicas
+        self._services: set[str] = set()
         self.namespaces = namespaces
         self.kubeconfig = kubeconfig
         self.spend = spend
@@ -194,6 +202,8 @@ class KubeSource:
             custom = client.CustomObjectsApi(api_client)
             core = client.CoreV1Api(api_client)
             self.reflectors = self._reflectors(custom, core)
+            if self.replicas is not None:
+                self.reflectors += self._slice_reflectors(client.DiscoveryV1Api(api_client))
             tasks = [asyncio.create_task(r.run(), name=f"reflector-{r.name}") for r in self.reflectors]
             if self.spend is not None:
                 writer = BudgetStatusWriter(custom, self.store, self.spend, self.budget_status_interval)
@@ -243,6 +253,29 @@ class KubeSource:
             found.append(Reflector("secrets", "Secret", core.list_secret_for_all_namespaces, (), mark))
         return found
 
+    def _slice_reflectors(self, discovery: Any) -> list[Reflector]:
+        """EndpointSlices of tier Services: the replicas of in-cluster tiers (sources/endpointslices.py)."""
+        selector = {"label_selector": endpointslices.SELECTOR}
+        update = self._publish_replicas
+        kind = "EndpointSlice"
+        if self.namespaces:
+            lister = discovery.list_namespaced_endpoint_slice
+            return [Reflector(f"endpointslices/{ns}", kind, lister, (ns,), update, selector) for ns in self.namespaces]
+        lister = discovery.list_endpoint_slice_for_all_namespaces
+        return [Reflector("endpointslices", kind, lister, (), update, selector)]
+
+    def _publish_replicas(self) -> None:
+        """Hand every tier Service's ready addresses to the replica book (cheap: no snapshot is built)."""
+        if self.replicas is None:
+            return
+        slices = [obj for r in self.reflectors if r.kind == "EndpointSlice" for obj in r.objects.values()]
+        found = endpointslices.ready_addresses(slices)
+        for service in self._services - set(found):
+            self.replicas.discovered(service, None)
+        for service, addresses in found.items():
+            self.replicas.discovered(service, addresses)
+        self._services = set(found)
+
     async def _publish_loop(self) -> None:
         await asyncio.gather(*(r.synced.wait() for r in self.reflectors))
         while True:
@@ -256,6 +289,8 @@ class KubeSource:
         policies: list[RoutingPolicy] = []
         secrets: dict[Key, dict[str, str]] = {}
         for reflector in self.reflectors:
+            if reflector.kind == "EndpointSlice":
+                continue
             for key, obj in reflector.objects.items():
                 if reflector.kind == "Secret":
                     secrets[key] = obj.get("data") or {}
