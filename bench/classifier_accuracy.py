@@ -3,8 +3,10 @@
 Run: `.venv/bin/python bench/classifier_accuracy.py [PATH] [--repeat N]`. PATH is a JSON-lines
 file of {"id", "task", "messages"} rows (default: $TIERGATE_TASKS_DEV or the shared dev set).
 Prints accuracy, per-task precision and recall, the confusion matrix (rows: labelled task,
-columns: predicted), each misclassified id with the cues that decided it, and the time per
-classification over the set repeated N times.
+columns: predicted), each misclassified id with the cues that decided it, the time per
+classification over the set repeated N times, and the size of the keyword vocabulary
+(`gateway/tiergate_gateway/core/vocabulary/`, docs/classifier.md) with what reading and indexing
+it costs at start-up.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -20,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from tiergate_api.enums import Task
+from tiergate_gateway.core._classify_index import build_scanner
+from tiergate_gateway.core._classify_vocabulary import built_in_vocabulary
 from tiergate_gateway.core.classify import _system_cues, classify_messages
 
 DEFAULT_SET = os.environ.get("TIERGATE_TASKS_DEV", "/work/shared/data/tasks-dev.jsonl")
@@ -53,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {row['id']}: {row['task']} -> {result.task.value} ({result.confidence:.2f}) {', '.join(result.cues)}")
     print()
     print(_timing([row["messages"] for row in rows], args.repeat))
+    print(_vocabulary())
     return 0
 
 
@@ -98,6 +104,26 @@ def _timing(conversations: list[Any], repeat: int) -> str:
     return "\n".join(
         [f"time per classification over {len(wall)} calls ({len(conversations)} prompts x {repeat}):",
          _summary("cpu ", cpu), _summary("wall", wall)]
+    )
+
+
+def _vocabulary() -> str:
+    """How many cues, forms and prefixes the vocabulary has, and what reading and indexing it cost.
+
+    Both compile regexes, which `re` remembers: its cache is emptied first, as at start-up.
+    """
+    re.purge()
+    started = time.perf_counter()
+    cues = built_in_vocabulary()
+    re.purge()
+    read = time.perf_counter()
+    build_scanner(cues)
+    indexed = time.perf_counter()
+    forms = [form for cue in cues for form in cue.forms]
+    prefixes = sum(len(form.prefixes) for form in forms)
+    return (
+        f"vocabulary: {len(cues)} cues, {len(forms)} forms, {prefixes} prefixes; "
+        f"read and checked in {(read - started) * 1000:.0f} ms, indexed in {(indexed - read) * 1000:.0f} ms"
     )
 
 

@@ -1,4 +1,4 @@
-"""The keyword scanner finds exactly the cues a plain reading of each cue's alternatives finds."""
+"""The keyword scanner finds exactly the cues whose forms' own patterns match, read one by one."""
 
 from __future__ import annotations
 
@@ -11,51 +11,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tiergate_api.enums import Task
 from tiergate_gateway.core import _classify_cues as cues_
-from tiergate_gateway.core._classify_cues import KEYWORD_CUES, Cue
-from tiergate_gateway.core._classify_index import (
-    _expand,
-    _literal_prefix,
-    _split_top,
-    build_scanner,
-    literal_alternation,
-)
+from tiergate_gateway.core._classify_index import CueScanner, build_scanner, literal_alternation
+from tiergate_gateway.core._classify_vocabulary import Cue, Form
 from tiergate_gateway.core.classify import _SCANNER
 
 ROOT = Path(__file__).resolve().parents[2]
 REGRESSION_SET = ROOT / "tests" / "data" / "classifier-regression.jsonl"
 
 
-def _never_fires(alternative: str) -> bool:
-    """The first index's quirk, kept: `\\b1 word` was filed under "1", a key no token was looked up by.
-
-    Tokens starting with a digit were only tried against alternatives starting with `\\d` (and
-    against two-letter prefixes such as "3d" that may run on), so an alternative spelled with a
-    literal digit and then more than a two-character word never fired.
-    """
-    if not alternative.startswith("\\b"):
-        return False
-    prefix = _literal_prefix(alternative[2:])
-    word = re.match(r"\w*", prefix).group()  # type: ignore[union-attr]
-    runs_on = len(word) == 2 and word == prefix
-    return bool(word) and word[0].isdigit() and not runs_on and word[:3] != "0"
-
-
 @cache
-def _reference_patterns() -> tuple[tuple[int, re.Pattern[str]], ...]:
-    """Each alternative as written, compiled as the scanner promises to apply it."""
-    patterns = []
-    for index, cue in enumerate(KEYWORD_CUES):
-        for alternative in _split_top(cue.pattern):
-            for alt in _expand(alternative):
-                if not _never_fires(alt):
-                    flags = re.MULTILINE if alt.startswith("\\b") else 0  # `^` and CJK ones: no flags
-                    patterns.append((index, re.compile(alt, flags)))
-    return tuple(patterns)
+def _reference_patterns(cues: tuple[Cue, ...]) -> tuple[tuple[int, re.Pattern[str]], ...]:
+    """Each form's plain pattern (`Form.pattern`), compiled as the scanner promises to apply it."""
+    return tuple((index, re.compile(form.pattern, form.flags)) for index, cue in enumerate(cues) for form in cue.forms)
 
 
-def _reference_scan(lowered: str) -> list[int]:
-    return sorted({index for index, pattern in _reference_patterns() if pattern.search(lowered)})
+def _reference_scan(lowered: str, scanner: CueScanner = _SCANNER) -> list[int]:
+    return sorted({index for index, pattern in _reference_patterns(scanner.cues) if pattern.search(lowered)})
 
 
 def _prepared(text: str) -> tuple[str, bool]:
@@ -76,9 +49,13 @@ def test_scanner_agrees_with_plain_reading_on_the_regression_prompts(text: str) 
     assert _SCANNER.scan(lowered, has_cjk) == _reference_scan(lowered)
 
 
+_FORMS = [form for cue in _SCANNER.cues for form in cue.forms]
 _VOCABULARY = sorted(
-    {m.group().strip() for cue in KEYWORD_CUES for m in re.finditer(r"[^\W\d_][\w' -]{1,18}", cue.pattern)}
+    {prefix.strip() for form in _FORMS for prefix in form.prefixes}
+    | {m.group().strip() for form in _FORMS for m in re.finditer(r"[^\W\d_][\w' -]{1,18}", form.rest)}
+    | {word for form in _FORMS for _, words in form.lists for word in words}
     | {"1 word", "3 bullets", "~300", "2-line version", "c++", "c#", "o(n)", "用javascript写", "什么", "で書いて"}
+    | {"user story", "asp.net"}
 )
 _pieces = st.one_of(
     st.sampled_from(_VOCABULARY),
@@ -94,11 +71,61 @@ def test_scanner_agrees_with_plain_reading_on_cue_soup(text: str) -> None:
     assert _SCANNER.scan(lowered, has_cjk) == _reference_scan(lowered)
 
 
-def test_literal_digit_alternatives_keep_their_old_silence() -> None:
-    lowered, has_cjk = _prepared("Answer in 1 word only.")
-    assert "kw:one_label" not in {KEYWORD_CUES[i].name for i in _SCANNER.scan(lowered, has_cjk)}
-    lowered, has_cjk = _prepared("Answer in one word only.")
-    assert "kw:one_label" in {KEYWORD_CUES[i].name for i in _SCANNER.scan(lowered, has_cjk)}
+def _fired(text: str, scanner: CueScanner = _SCANNER) -> set[str]:
+    lowered, has_cjk = _prepared(text)
+    return {scanner.cues[index].name for index in scanner.scan(lowered, has_cjk)}
+
+
+def test_a_digit_spelled_one_word_still_does_not_fire_as_before_issue_14() -> None:
+    assert "kw:one_label" not in _fired("Answer in 1 word only.")
+    assert "kw:one_label" in _fired("Answer in one word only.")
+
+
+def test_a_look_behind_is_checked_where_the_word_starts() -> None:
+    assert "kw:story" in _fired("Tell me a story")
+    assert "kw:story" not in _fired("Write the user story for login")
+    assert "kw:lang" in _fired("A .net service")
+    assert "kw:lang" not in _fired("A fishing net")
+
+
+_SUM_UP = Form("word", ("sum up ",), "{{texts}}s?", lists=(("texts", ("log", "mail")),))
+# One cue of each kind of form, and forms that share prefixes, to weave by hand.
+_HANDMADE = (
+    Cue("kw:write", Task.CREATIVE_WRITING, 0.6, (Form("word", ("write", "writing"), r"\b"),)),
+    Cue("kw:write_poem", Task.CREATIVE_WRITING, 3.0, (Form("word", ("write",), r"\b(?=.{0,20}poem)"),)),
+    Cue("kw:story", Task.CREATIVE_WRITING, 2.5, (Form("word", ("stor",), r"(?:y|ies)\b", not_after="user "),)),
+    Cue("kw:net", Task.CODE_GENERATION, 1.0, (Form("word", ("net",), r"\b", after=r"\."),)),
+    Cue("kw:bullets", Task.SUMMARIZATION, 1.2, (Form("number", (), r"\d+ bullets?\b"),)),
+    Cue("kw:summary_cjk", Task.SUMMARIZATION, 3.5, (Form("cjk", ("总结", "要約"), ""),)),
+    Cue("kw:greeting", Task.CHAT, 1.5, (Form("start", (), r"\W*(?:hi|hello)\b"),)),
+    Cue("kw:sum_up", Task.SUMMARIZATION, 3.0, (_SUM_UP,)),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("please write it", {"kw:write"}),
+        ("writing a poem", {"kw:write"}),
+        ("write me a poem", {"kw:write", "kw:write_poem"}),
+        ("rewrite", set()),
+        ("two stories, not the user story", {"kw:story"}),
+        ("the user story", set()),
+        ("asp.net or a net", {"kw:net"}),
+        ("in 3 bullets", {"kw:bullets"}),
+        ("in3 bullets", set()),
+        ("请总结一下", {"kw:summary_cjk"}),
+        ("hi there", {"kw:greeting"}),
+        ("oh hi there", set()),
+        ("sum up the logs", set()),
+        ("sum up logs", {"kw:sum_up"}),
+        ("sum up mail", {"kw:sum_up"}),
+    ],
+)
+def test_each_kind_of_form_is_tried_where_its_pattern_says(text: str, expected: set[str]) -> None:
+    scanner = build_scanner(_HANDMADE)
+    assert _fired(text, scanner) == expected
+    assert {scanner.cues[index].name for index in _reference_scan(_prepared(text)[0], scanner)} == expected
 
 
 @settings(max_examples=200, deadline=None)
@@ -107,17 +134,3 @@ def test_literal_alternation_matches_exactly_its_words(words: set[str], other: s
     pattern = re.compile(literal_alternation(words))
     assert all(pattern.fullmatch(word) for word in words)
     assert (pattern.fullmatch(other) is not None) == (other in words)
-
-
-@pytest.mark.parametrize(
-    ("pattern", "message"),
-    [
-        (r"\b(write) it", "capturing groups"),
-        (r"\bx(?:yz)", "two literal letters"),
-        (r"write", "word boundary"),
-        (r"\b\W+x", "literal word characters"),
-    ],
-)
-def test_build_refuses_alternatives_it_cannot_place(pattern: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        build_scanner((Cue("kw:test", KEYWORD_CUES[0].task, 1.0, pattern),))

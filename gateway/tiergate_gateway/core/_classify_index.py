@@ -1,60 +1,57 @@
-"""Find every keyword cue of `_classify_cues` in a text with one compiled pattern.
+"""Find every keyword cue of the vocabulary in a text with one compiled pattern.
 
 Python's `re` tries the branches of an alternation one after the other, so one pattern per cue
 costs milliseconds, and a Python loop over the words of a text costs a few hundred nanoseconds
-per word before it tests anything. Here every top-level alternative of every cue is woven into a
-single pattern shaped like a prefix tree of the literal text the alternatives start with:
+per word before it tests anything. Here every prefix of every cue's forms (`_classify_vocabulary`)
+is woven into a single pattern shaped like a prefix tree of those literal texts:
 
 - the pattern is searched for as a separator (`\\W`) followed by the tree, so the engine skips
   from separator to separator; the first token is tried apart;
 - after a separator it walks the tree a character at a time, so a word that starts like no cue
   fails after a letter or two, inside the regex engine;
-- at a node where alternatives' literal text ends, the rest of those alternatives is tried as one
-  look-ahead; a node succeeds only if it matches, else the engine backs up to the nearest
-  ancestor that does, or gives up at this position. So a search stops, and costs Python time,
-  only at words where some cue fires, and the text it consumed names the node.
+- at a node where prefixes end, the rest of their forms is tried as one look-ahead; a node
+  succeeds only if it matches, else the engine backs up to the nearest ancestor that does, or
+  gives up at this position. So a search stops, and costs Python time, only at words where some
+  cue fires, and the text it consumed names the node.
 
 The pattern has no groups (a match object costs time in proportion to them), so a stop says
 where, not which cue: a node with one cue means that cue; where a node could mean several (its
-own, or those of shorter literals on its path, as "write" does), each is checked on its own.
+own, or those of shorter prefixes on its path, as "write" does), each is checked on its own.
 
-Where each alternative is tried (what `CueScanner.scan` finds; `tests/unit/test_classify_index.py`
-checks it against a direct reading of these rules):
+Where each form is tried (what `CueScanner.scan` finds is where the forms' own patterns,
+`Form.pattern`, match; `tests/unit/test_classify_index.py` checks it):
 
-- `\\b...` alternatives at every token start, with `re.MULTILINE`;
-- alternatives starting with a CJK character wherever that character occurs, without flags;
-- `^...` alternatives at the start of the text only, without flags.
+- `words` forms at every token start, with `re.MULTILINE`;
+- `cjk` forms wherever their first character occurs, without flags;
+- `number` forms at every token that starts with a digit, with `re.MULTILINE`;
+- `start` forms at the start of the text only, without flags.
 
-One quirk of the first index is kept so that decisions stay exactly as they were: a `\\b`
-alternative spelled with a literal digit at its start (`\\b1 word`) never fires, because tokens
-starting with a digit were only ever tried against the alternatives that start with `\\d`.
-
-The filing rules of `_classify_cues` (a word boundary and two literal letters, a CJK character or
-`^` at the start; no capturing groups) are checked here, when the scanner is built.
+A cue's word lists (`{{name}}` in its regexes) are spelled as prefix trees too
+(`literal_alternation`): `re` tries an alternation's branches one by one, and a look-ahead such
+as "write ... within five words of one of 70 kinds of piece" runs at every "write". The
+vocabulary's loader checks what the weaving relies on (prefixes that start a token or with a CJK
+character, no capturing groups), so nothing here reads regex syntax.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tiergate_gateway.core._classify_cues import KEYWORD_CUES, WORD, Cue
+from tiergate_gateway.core._classify_vocabulary import Cue, Form
 
-__all__ = ["CueScanner", "build_scanner", "literal_alternation", "split_alternatives"]
+__all__ = ["CueScanner", "build_scanner", "literal_alternation"]
 
-_CJK_START = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _DIGIT = re.compile(r"\d")
-# Where an alternative is tried: see the module docstring.
-_AT_TOKEN, _AT_DIGIT, _ANYWHERE, _AT_START, _NEVER = "token", "digit", "anywhere", "start", "never"
 # Root branches in rough order of how often English words start with each letter: the engine
 # tries a node's branches in order, so common first letters should not wait behind rare ones.
 _FIRST_LETTER_ORDER = "tasowicbphfmdrelnguvyjkqz"
 _ROOT_GROUP = 9
 
 _Check = tuple[int, re.Pattern[str], int]
-"""A cue to check at a stop: its index, the rest of its alternatives, and how many characters
-after the token start that rest begins (the length of the node's literal text)."""
+"""A cue to check at a stop: its index, the rest of its forms there, and how many characters
+after the token start that rest begins (the length of the node's prefix)."""
 _Stop = tuple[int | None, tuple[_Check, ...]]
 """What a stop at a node means: the cue that surely fired there (if the node has one cue), and
 the other cues on the node's path, which may or may not have."""
@@ -120,26 +117,26 @@ def _record(stop: _Stop, text: str, start: int, fired: set[int]) -> None:
             fired.add(cue_index)
 
 
-def build_scanner(cues: tuple[Cue, ...] = KEYWORD_CUES) -> CueScanner:
-    """Weave every alternative of every cue into the scanner's patterns."""
+def build_scanner(cues: Sequence[Cue]) -> CueScanner:
+    """Weave every form of every cue into the scanner's patterns."""
     token_tree: dict[str, dict[int, list[str]]] = {}
     cjk_tree: dict[str, dict[int, list[str]]] = {}
     digit_rests: dict[int, list[str]] = {}
     at_start: list[tuple[int, re.Pattern[str]]] = []
-    for cue_index, place, body in _filed(cues):
-        if place == _AT_START:
-            at_start.append((cue_index, re.compile(body)))
-        elif place == _AT_DIGIT:
-            digit_rests.setdefault(cue_index, []).append(_cheaper(body))
-        elif place != _NEVER:
-            lookbehinds, literal, rest = _split_literal(body)
-            if not literal:
-                raise ValueError(f"cue alternative {body!r} must start with literal text")
-            tree = token_tree if place == _AT_TOKEN else cjk_tree
-            rest = _anchor(lookbehinds, literal) + _cheaper(rest)
-            tree.setdefault(literal, {}).setdefault(cue_index, []).append(rest)
+    for cue_index, cue in enumerate(cues):
+        for form in cue.forms:
+            spelled = form.spelled(form.rest, literal_alternation)
+            rest = f"(?:{spelled})" if spelled else ""
+            if form.place == "start":
+                at_start.append((cue_index, re.compile(spelled)))
+            elif form.place == "number":
+                digit_rests.setdefault(cue_index, []).append(form.lookbehind + rest)
+            else:
+                tree = token_tree if form.place == "word" else cjk_tree
+                for prefix in form.prefixes:
+                    tree.setdefault(prefix, {}).setdefault(cue_index, []).append(_anchored(form, prefix) + rest)
 
-    # `\d` cues belong to the root: tried at tokens that start with a digit, after any branch there.
+    # Number forms belong to the root: tried at tokens that start with a digit, after any branch there.
     if digit_rests:
         token_tree[""] = digit_rests
     token_weaver = _Weaver(token_tree, re.MULTILINE)
@@ -150,7 +147,7 @@ def build_scanner(cues: tuple[Cue, ...] = KEYWORD_CUES) -> CueScanner:
     cjk_weaver = _Weaver(cjk_tree, 0)
     token_pattern = _alternation(branches)
     return CueScanner(
-        cues=cues,
+        cues=tuple(cues),
         first_token=re.compile(token_pattern, re.MULTILINE),
         tokens=re.compile("\\W" + token_pattern, re.MULTILINE),
         token_stops=token_weaver.stops,
@@ -158,6 +155,17 @@ def build_scanner(cues: tuple[Cue, ...] = KEYWORD_CUES) -> CueScanner:
         cjk_stops=cjk_weaver.stops,
         at_start=tuple(at_start),
     )
+
+
+def _anchored(form: Form, prefix: str) -> str:
+    """The form's look-behinds, meant for where its prefix starts, rewritten for where it ends.
+
+    The scanner checks a form's rest at the end of its prefix, so "not after `user `" at the start
+    of "stor" becomes "not after `user stor`" there.
+    """
+    literal = re.escape(prefix)
+    after, not_after = form.spelled(form.after), form.spelled(form.not_after)
+    return (f"(?<=(?:{after}){literal})" if after else "") + (f"(?<!(?:{not_after}){literal})" if not_after else "")
 
 
 class _Weaver:
@@ -216,7 +224,7 @@ class _Weaver:
 def _any_matches(rests_by_cue: dict[int, list[str]]) -> str:
     """A look-ahead that succeeds if any of the rests matches (cheapest-looking first)."""
     rests = sorted({rest for rests in rests_by_cue.values() for rest in rests}, key=lambda rest: (len(rest), rest))
-    if rests[0] == "":  # the literal text alone is a whole alternative
+    if rests[0] == "":  # the prefix alone is a whole form
         return ""
     return "(?=" + "|".join(f"(?:{rest})" for rest in rests) + ")"
 
@@ -250,82 +258,6 @@ def _branch_order(char: str) -> tuple[int, int]:
     return (0, rank) if rank >= 0 else (1, ord(char))
 
 
-def _filed(cues: tuple[Cue, ...]) -> Iterator[tuple[int, str, str]]:
-    """(cue index, where it is tried, pattern) for every alternative of every cue."""
-    for cue_index, cue in enumerate(cues):
-        if re.compile(cue.pattern).groups:
-            raise ValueError(f"cue {cue.name} must not use capturing groups")
-        for alternative in _split_top(cue.pattern):
-            for alt in _expand(alternative):
-                place, body = _place(alt)
-                yield cue_index, place, body
-
-
-def _place(alt: str) -> tuple[str, str]:
-    """Where one alternative is tried, and the pattern to try there (`\\b` taken off)."""
-    if alt.startswith("^"):
-        return _AT_START, alt
-    if not alt.startswith("\\b"):
-        prefix = _literal_prefix(alt)
-        if not (prefix and _CJK_START.match(prefix)):
-            raise ValueError(f"cue alternative {alt!r} must start at a word boundary, a CJK character or ^")
-        return _ANYWHERE, alt
-    body = alt[2:]
-    if _skip_lookbehinds(body).startswith("\\d"):
-        return _AT_DIGIT, body
-    prefix = _literal_prefix(body)
-    run = WORD.match(prefix)
-    if run is None:
-        raise ValueError(f"cue alternative {alt!r} must start with literal word characters")
-    word = run.group()
-    if len(word) < 3 and len(word) == len(prefix):
-        # The word may go on ("go" in "goroutine"): tried wherever a token starts with it.
-        if len(word) < 2:
-            raise ValueError(f"cue alternative {alt!r} needs at least two literal letters to be indexed")
-        return _AT_TOKEN, body
-    # The first index filed this under the word's first three characters, and looked up
-    # tokens that start with a digit under "0" only (the quirk in the module docstring).
-    key = word[:3]
-    if key == "0":
-        return _AT_DIGIT, body
-    return (_NEVER if key[0].isdigit() else _AT_TOKEN), body
-
-
-def _split_literal(body: str) -> tuple[list[str], str, str]:
-    """The look-behinds a pattern opens with, the literal text every match starts with, the rest.
-
-    The literal stops before any character a quantifier applies to, so the rest is a pattern.
-    """
-    lookbehinds: list[str] = []
-    while body.startswith(("(?<!", "(?<=")):
-        end = _group_end(body, 0)
-        lookbehinds.append(body[: end + 1])
-        body = body[end + 1 :]
-    literal: list[str] = []
-    index = 0
-    while index < len(body):
-        char = body[index]
-        if char == "\\":
-            escaped = body[index + 1 : index + 2]
-            if not escaped or escaped.isalnum():
-                break
-            text, step = escaped, 2
-        elif char in "()[]{}?*+|^$.":
-            break
-        else:
-            text, step = char, 1
-        if body[index + step : index + step + 1] in ("?", "*", "+", "{"):
-            break
-        literal.append(text)
-        index += step
-    return lookbehinds, "".join(literal), body[index:]
-
-
-def _anchor(lookbehinds: list[str], literal: str) -> str:
-    """Look-behinds meant for the token start, rewritten for the end of its literal text."""
-    return "".join(f"{lb[:4]}(?:{lb[4:-1]}){re.escape(literal)})" for lb in lookbehinds)
-
-
 def literal_alternation(words: Iterable[str]) -> str:
     """A group matching exactly the given strings, factored into a prefix tree.
 
@@ -350,167 +282,3 @@ def literal_alternation(words: Iterable[str]) -> str:
     if not words or "" in words:
         raise ValueError("literal_alternation needs non-empty strings")
     return "(?:" + tree(words) + ")"
-
-
-# --- Rewrites that keep what a rest matches and cost the engine less ------------------------
-# A rest is only ever asked whether it matches at a position (in a look-ahead or with `match`),
-# never what it matched, so any rewrite that keeps the set of strings it can match will do.
-
-# "Up to n words later" (`_classify_cues._NEAR`): each `\W+` must take a whole run of non-word
-# characters and each `\w+` a whole word (the next item starts with `\W`), so giving back
-# characters never helps; possessive runs spare the engine from trying.
-_NEAR_WORDS = re.compile(r"\(\?:\\W\+\\w\+\)(\{\d*,\d*\}\??)(?=\\W\+)")
-# A word list is spelled out only if each of its words has at most this many spellings.
-_MAX_SPELLINGS = 64
-
-
-def _cheaper(rest: str) -> str:
-    """`rest`, with word-skipping runs made possessive and plain word lists made prefix trees."""
-    rest = _NEAR_WORDS.sub(lambda m: r"(?:\W++\w++)" + m.group(1), rest)
-    out: list[str] = []
-    done = 0
-    for opening, char, _ in _structure(rest):
-        if char != "(" or opening < done or not rest.startswith("(?:", opening):
-            continue
-        closing = _group_end(rest, opening)
-        words = _plain_words(rest[opening + 3 : closing])
-        if words is not None and len(words) >= 4:
-            out.append(rest[done:opening] + literal_alternation(words))
-            done = closing + 1
-    out.append(rest[done:])
-    return "".join(out)
-
-
-def _plain_words(alternation: str) -> list[str] | None:
-    """The strings an alternation of plain words spells (`x?` and `[ab]` spelled out), if it is one."""
-    words: list[str] = []
-    for arm in _split_top(alternation):
-        spelled = [""]
-        index = 0
-        while index < len(arm):
-            char = arm[index]
-            if char == "\\" and index + 1 < len(arm) and not arm[index + 1].isalnum():
-                options, index = [arm[index + 1]], index + 2
-            elif char == "[" and "]" in arm[index + 2 :]:
-                end = arm.index("]", index + 2)
-                options, index = list(arm[index + 1 : end]), end + 1
-                if any(c in options for c in "\\-^["):
-                    return None
-            elif char in "\\()[]{}|?*+^$.":
-                return None
-            else:
-                options, index = [char], index + 1
-            if arm[index : index + 1] == "?":
-                options, index = [*options, ""], index + 1
-            if arm[index : index + 1] in ("?", "*", "+", "{"):
-                return None
-            spelled = [done + option for done in spelled for option in options]
-            if len(spelled) > _MAX_SPELLINGS:
-                return None
-        words.extend(spelled)
-    return words if "" not in words else None
-
-
-# --- Reading cue patterns: where an alternative starts and what it starts with --------------
-
-
-def _structure(pattern: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
-    """Each unescaped character outside `[...]` classes, with the group depth after it."""
-    depth, index, in_class = 0, start, False
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            index += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        else:
-            if char == "(":
-                depth += 1
-            elif char == ")":
-                depth -= 1
-            yield index, char, depth
-        index += 1
-
-
-def split_alternatives(pattern: str) -> list[str]:
-    """A pattern's top-level alternatives: a text matches the pattern where it matches one of them."""
-    return _split_top(pattern)
-
-
-def _split_top(pattern: str) -> list[str]:
-    """Split a pattern at its top-level `|`."""
-    parts: list[str] = []
-    start = 0
-    for index, char, depth in _structure(pattern):
-        if char == "|" and depth == 0:
-            parts.append(pattern[start:index])
-            start = index + 1
-    parts.append(pattern[start:])
-    return parts
-
-
-def _group_end(pattern: str, opening: int) -> int:
-    """Index of the `)` closing the group that opens at `opening`."""
-    for index, char, depth in _structure(pattern, opening):
-        if char == ")" and depth == 0:
-            return index
-    raise ValueError(f"unbalanced group in {pattern!r}")
-
-
-def _expand(alternative: str) -> list[str]:
-    """Distribute what an alternative starts with: `\\b(?:a|b)?c` gives `\\bac`, `\\bbc`, `\\bc`.
-
-    Leading groups (optional or not) and leading character classes of plain characters are
-    spelled out, so that each resulting alternative starts with literal text to index.
-    """
-    head = "\\b" if alternative.startswith("\\b") else ""
-    body = alternative[len(head) :]
-    if body.startswith("(?:"):
-        end = _group_end(body, 0)
-        after = body[end + 1 :]
-        parts = _split_top(body[3:end])
-        if after.startswith("?") and not after.startswith("??"):
-            parts, after = [*parts, ""], after[1:]
-        elif after.startswith(("?", "*", "+", "{")):
-            return [alternative]
-        return [x for part in parts for x in _expand(head + part + after)]
-    if body.startswith("[") and not body.startswith("[^"):
-        end = body.find("]")
-        members = body[1:end]
-        after = body[end + 1 :]
-        plain = end > 1 and not any(c in members for c in "\\-^") and not after.startswith(("?", "*", "{"))
-        if plain:
-            return [x for member in members for x in _expand(head + re.escape(member) + after)]
-    return [alternative]
-
-
-def _skip_lookbehinds(body: str) -> str:
-    while body.startswith(("(?<!", "(?<=")):
-        body = body[_group_end(body, 0) + 1 :]
-    return body
-
-
-def _literal_prefix(body: str) -> str:
-    """The literal text every match of `body` starts with (look-behinds skipped)."""
-    body = _skip_lookbehinds(body)
-    prefix: list[str] = []
-    index = 0
-    while index < len(body):
-        char = body[index]
-        if char == "\\":
-            escaped = body[index + 1 : index + 2]
-            if not escaped or escaped.isalnum():
-                break
-            literal, step = escaped, 2
-        elif char in "()[]{}?*+|^$.":
-            break
-        else:
-            literal, step = char, 1
-        if body[index + step : index + step + 1] in ("?", "*", "{"):
-            break
-        prefix.append(literal)
-        index += step
-    return "".join(prefix)

@@ -2,11 +2,12 @@
 
 The router needs the task before it can pick the smallest capable tier, on every request, in
 well under a millisecond and without any model of its own. So this is a weighted-cue scorer,
-not a learned classifier: named keyword cues in several languages (`_classify_cues`), plus
-structure a model-free reader can see (code fences and code-shaped lines, stack traces, SQL,
-a document pasted after a short instruction, option lists such as "A, B or C", numbers and
-maths). Each cue adds a weight to one task; Chat starts with a small prior and wins when
-nothing else speaks up. The cues that fired are returned, so every decision is explainable.
+not a learned classifier: named keyword cues in several languages (the vocabulary: data files in
+`vocabulary/`, described in docs/classifier.md), plus structure a model-free reader can see (code
+fences and code-shaped lines, stack traces, SQL, a document pasted after a short instruction,
+option lists such as "A, B or C", numbers and maths). Each cue adds a weight to one task; Chat
+starts with a small prior and wins when nothing else speaks up. The cues that fired are
+returned, so every decision is explainable.
 
 Where the cues are read:
 - the last user message, split into its *instruction* (the short request) and its *payload*
@@ -19,8 +20,9 @@ Where the cues are read:
   turn made only of thanks or greetings is Chat whatever came before.
 
 Long messages are scanned only at the head and tail (`_HEAD_CHARS`, `_TAIL_CHARS`), which
-bounds the cost however large a pasted document is. The module is pure: no I/O, and no state
-but a bounded memo of the cues of recent system prompts (`_system_cues`, a function of the text).
+bounds the cost however large a pasted document is. The module is pure: no I/O but reading the
+vocabulary once, at import, and no state but a bounded memo of the cues of recent system prompts
+(`_system_cues`, a function of the text).
 
 This runs on every request (docs/performance.md has the figures), so the hot path avoids what
 costs in CPython: keyword cues are found by one compiled pattern (`_classify_index`) instead of
@@ -41,7 +43,8 @@ from typing import Any, NamedTuple
 
 from tiergate_api.enums import Task
 from tiergate_gateway.core import _classify_cues as cues_
-from tiergate_gateway.core._classify_index import build_scanner, literal_alternation, split_alternatives
+from tiergate_gateway.core._classify_index import build_scanner, literal_alternation
+from tiergate_gateway.core._classify_vocabulary import built_in_vocabulary
 
 __all__ = ["Classification", "classify_messages", "classify_prompt"]
 
@@ -98,7 +101,7 @@ _FALLBACK = Classification(Task.CHAT, 0.05, ("no_user_message",))
 _SMALL_TALK = Classification(Task.CHAT, 0.9, ("smalltalk",))
 _THANKS = Classification(Task.CHAT, 0.8, ("smalltalk",))
 
-_SCANNER = build_scanner(cues_.KEYWORD_CUES)
+_SCANNER = build_scanner(built_in_vocabulary())
 _KEYWORD_CUES = tuple((cue.name, cue.task, cue.weight) for cue in _SCANNER.cues)
 _TASKS = tuple(Task)
 # Ties (rare with float weights) go to the task whose mistakes cost least to route.
@@ -169,7 +172,6 @@ _CODE_LINE_STARTS = {
     for first in {start[0] for start in cues_.CODE_LINE_STARTS}
 }
 _CODE_OPERATOR = re.compile(literal_alternation(cues_.CODE_OPERATORS))
-_CHOICE_SERIES, _CHOICE_QUESTION = (re.compile(form) for form in split_alternatives(cues_.CHOICE_LIST.pattern))
 # Every choice word (" or ", " oder ", " o "...) contains one of these, so their absence rules all out.
 _CHOICE_WORD_STEMS = tuple({word[:2] for word in cues_.CHOICE_WORDS})
 # A text made only of small-talk tokens (1 to 12 of them): `_is_small_talk` in one match.
@@ -558,9 +560,9 @@ def _offers_choice(lowered: str) -> bool:
         return False
     at = min(found)
     window = lowered[max(0, at - _CHOICE_WINDOW) : at + 40]
-    # CHOICE_LIST's two forms, each tried only if the window has what it needs (", " or "?").
-    return (", " in window and _CHOICE_SERIES.search(window) is not None) or (
-        "?" in window and _CHOICE_QUESTION.search(window) is not None
+    # The option list's two forms, each tried only if the window has what it needs (", " or "?").
+    return (", " in window and cues_.CHOICE_SERIES.search(window) is not None) or (
+        "?" in window and cues_.CHOICE_QUESTION.search(window) is not None
     )
 
 
