@@ -21,6 +21,7 @@ PROMPT = "the-secret-prompt-text-4711"
 BODY = {"model": "auto", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 8}
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
+CONTENT_ATTRIBUTES = {"gen_ai.input.messages", "gen_ai.output.messages"}
 
 
 @pytest.fixture
@@ -141,6 +142,58 @@ def test_no_credential_or_prompt_text_in_any_attribute(
     dumped = " ".join(str(attrs(s)) + str([str(e.attributes) for e in s.events]) for s in spans)
     for secret in (gateway_key, API_KEY, PROMPT):
         assert secret not in dumped
+    assert not any(CONTENT_ATTRIBUTES & attrs(s).keys() for s in spans)  # content capture is opt-in
+
+
+def _server_span(receiver: Receiver, response: httpx.Response) -> Any:
+    request_id = response.headers["x-request-id"]
+    found = receiver.wait_for(
+        lambda spans: any(s.name.startswith("POST") and attrs(s)["tiergate.request_id"] == request_id for s in spans)
+    )
+    return next(s for s in found if s.name.startswith("POST") and attrs(s)["tiergate.request_id"] == request_id)
+
+
+def test_opted_in_content_is_on_the_server_span_capped_and_without_credentials(
+    gateway_factory: Callable[..., GatewayProcess], receiver: Receiver, tmp_path: Any
+) -> None:
+    keys = tmp_path / "keys.yaml"
+    gateway_key = "tg-telemetry-key-987654321"
+    keys.write_text(f"keys: [{{key: {gateway_key}, tenant: t}}]")
+    gateway = gateway_factory(
+        env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+            "TIERGATE_AUTH_KEYS_FILE": str(keys),
+            "TIERGATE_TRACE_CONTENT": "true",
+            "TIERGATE_TRACE_CONTENT_MAX_BYTES": "300",
+        }
+    )
+    headers = {**CHAT, "authorization": f"Bearer {gateway_key}"}
+    answer = httpx.post(f"{gateway.base_url}/chat/completions", json=BODY, headers=headers, timeout=30)
+    assert answer.status_code == 200
+    server = attrs(_server_span(receiver, answer))
+    assert orjson.loads(server["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": PROMPT}]}
+    ]
+    text = answer.json()["choices"][0]["message"]["content"]
+    assert orjson.loads(server["gen_ai.output.messages"]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": "stop"}
+    ]
+
+    long_prompt = PROMPT + " " + "x" * 2000  # over the cap: cut at 300 bytes and marked
+    streamed = {**BODY, "stream": True, "messages": [{"role": "user", "content": long_prompt}]}
+    with httpx.stream("POST", f"{gateway.base_url}/chat/completions", json=streamed, headers=headers) as stream:
+        events = [line[6:] for line in stream.iter_lines() if line.startswith("data: {")]
+    deltas = "".join(orjson.loads(e)["choices"][0]["delta"].get("content") or "" for e in events)
+    server = attrs(_server_span(receiver, stream))
+    sent = orjson.loads(server["gen_ai.input.messages"])[0]["parts"][0]["content"]
+    assert sent == long_prompt[:300] + "…[truncated]"
+    received = orjson.loads(server["gen_ai.output.messages"])
+    assert received[0]["parts"] == [{"type": "text", "content": deltas}] and received[0]["finish_reason"] == "stop"
+
+    spans = receiver.wait_for(_complete(2))
+    dumped = " ".join(str(attrs(s)) + str([str(e.attributes) for e in s.events]) for s in spans)
+    assert gateway_key not in dumped and API_KEY not in dumped
 
 
 def test_dead_exporter_adds_no_failures_and_no_delay(

@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 
 from routing_fixtures import facts, fresh_health, policy, policy_view, tier
 from tiergate_api.enums import Feature, LatencyClass, Task
-from tiergate_gateway.core.errors import BudgetExceededError, ContextTooLongError, NoTierAvailableError
+from tiergate_gateway.core.errors import (
+    BudgetExceededError,
+    ContextTooLongError,
+    NoTierAvailableError,
+    UnsupportedFeatureError,
+)
 from tiergate_gateway.core.routing import Note, Role, SkipReason, plan_request
 from tiergate_gateway.core.views import usd_to_femto
 from tiergate_gateway.runtime.health import HealthBook
@@ -91,6 +96,14 @@ def test_context_window_and_features_are_hard_filters() -> None:
     assert names(plan) == ["tools"]
     assert plan.skip_reason("short").reason == SkipReason.CONTEXT_TOO_SMALL  # type: ignore[union-attr]
     assert plan.skip_reason("toolless").reason == SkipReason.MISSING_FEATURE  # type: ignore[union-attr]
+
+
+def test_a_feature_no_tier_offers_is_a_client_error_naming_the_field() -> None:
+    view = policy_view([tier("a", "1B", features=["Streaming"]), tier("b", "8B")], policy(["a", "b"]))
+    with pytest.raises(UnsupportedFeatureError) as raised:
+        plan_request(view, facts(Task.CHAT, features=frozenset({Feature.TOOLS})), fresh_health())
+    assert raised.value.status == 400 and raised.value.param == "tools"
+    assert "Tools" in raised.value.message
 
 
 def test_prompt_longer_than_every_context_is_a_client_error() -> None:
@@ -235,6 +248,9 @@ def test_plan_invariants_hold(scenario) -> None:  # type: ignore[no-untyped-def]
     health = _health_with(blocked)
     try:
         plan = plan_request(view, request, health, now=1.0)
+    except UnsupportedFeatureError:
+        assert not any(request.features <= t.features for t in view.all_tiers), "a tier offered every feature"
+        return
     except (ContextTooLongError, BudgetExceededError, NoTierAvailableError):
         return
     keys = [s.tier.key for s in plan.steps]
@@ -287,7 +303,7 @@ def test_partial_ranking_plans_what_a_full_ranking_plans(scenario) -> None:  # t
         try:
             plan = plan_request(view, request, _health_with(blocked), now=1.0)
             results.append(([s.tier.name for s in plan.steps], plan.notes, plan.ranked_first))
-        except (ContextTooLongError, BudgetExceededError, NoTierAvailableError) as exc:
+        except (ContextTooLongError, BudgetExceededError, NoTierAvailableError, UnsupportedFeatureError) as exc:
             results.append(type(exc).__name__)
         finally:
             routing._SPARE_CANDIDATES = original  # type: ignore[misc]

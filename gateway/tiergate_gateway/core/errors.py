@@ -53,6 +53,12 @@ class ContextTooLongError(InvalidRequestError):
     code = "context_length_exceeded"
 
 
+class UnsupportedFeatureError(InvalidRequestError):
+    """The request needs a feature (tools, JSON mode, images) that no tier it may use offers."""
+
+    code = "unsupported_feature"
+
+
 class AuthenticationError(GatewayError):
     """No valid gateway key was given."""
 

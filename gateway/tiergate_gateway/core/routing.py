@@ -1,6 +1,6 @@
 """The routing decision: a policy plus request facts in, an ordered attempt plan out (pure).
 
-Rules (architecture section 3, "Which rule wins"):
+Rules (docs/routing.md, sections 3 "Filters: which rule wins" and 5 "The attempt plan"):
 - capability, context window and features are hard filters for every planned tier, except
   the Local last resort at the end of the plan and a budget downgrade, both recorded;
 - the latency class is a soft filter: tiers within it are preferred, the rest follow, and
@@ -12,25 +12,35 @@ Rules (architecture section 3, "Which rule wins"):
   `maxAttempts`, never repeats a tier, and ends with a healthy Local tier when the policy
   has one (the cap grows by one for it).
 
+The fit rules and the cost limits are stated once, in `_screen`; whatever asks whether a tier
+can take a request (planning, downgrades, the last resort, explanations) asks it.
+
 Speed: this runs on every request. The snapshot gives each policy its capable tiers per
 task, already in Capability order, so the common path looks only at capable tiers, sorts
-only for Cost, Latency and Hybrid, and works out why every other tier was left out only
-when someone asks (`Plan.skipped`: explain, error messages).
+only for Cost, Latency and Hybrid (and then only the top of the list), builds no object per
+tier (`Candidates`), and works out why every other tier was left out only when someone asks
+(`Plan.skipped`: explain, error messages).
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from operator import itemgetter
-from typing import Any, Final
+from operator import attrgetter
+from typing import Final
 
 from tiergate_api.enums import Feature, LatencyClass, OnBudgetExceeded, Strategy, Task
 from tiergate_api.tasks import LATENCY_CLASS_MAX_BILLIONS
-from tiergate_gateway.core.errors import BudgetExceededError, ContextTooLongError, NoTierAvailableError
+from tiergate_gateway.core.errors import (
+    BudgetExceededError,
+    ContextTooLongError,
+    NoTierAvailableError,
+    UnsupportedFeatureError,
+)
 from tiergate_gateway.core.health_view import HealthView
 from tiergate_gateway.core.views import PolicyView, TierView, femto_to_usd
 
@@ -38,11 +48,10 @@ DEFAULT_OUTPUT_TOKENS: Final = 256
 """Output length assumed for estimates when a request sets no max_tokens."""
 
 _CLASS_CAPS: Final = {c: (None if v is None else float(v)) for c, v in LATENCY_CLASS_MAX_BILLIONS.items()}
-_BY_COST: Final = itemgetter(1)
-_BY_LATENCY: Final = itemgetter(2)
 _SPARE_CANDIDATES: Final = 6
-_DAY_SECONDS: Final = 86_400
 """Candidates ranked beyond maxAttempts, for tiers live health passes over (more: rank all)."""
+_DAY_SECONDS: Final = 86_400
+_BILLIONS: Final = attrgetter("billions")
 
 
 class Role(StrEnum):
@@ -114,8 +123,77 @@ class Skip:
     detail: str
 
 
-# A candidate is (tier, estimated cost in femto-USD, expected latency in ms or -1 when not needed).
-Candidate = tuple[TierView, int, float]
+class Candidates:
+    """Tiers that can take a request within its budget, with their estimates, in the order found.
+
+    One list per field, and a ranking is a list of positions in them: the planner builds no object
+    per tier. A large policy has many fitting tiers, of which only the first few ranked are ever
+    planned, and a NamedTuple costs about eight times a plain tuple to build: one per fitting tier
+    made a plan of 100 tiers (bench/micro.py) about twice as slow.
+    """
+
+    __slots__ = ("costs", "latencies", "over_budget", "tiers")
+
+    def __init__(self) -> None:
+        self.tiers: list[TierView] = []
+        self.costs: list[int] = []
+        """Estimated cost of the request on each tier, in femto-USD."""
+        self.latencies: list[float] = []
+        """Expected latency on each tier in ms; -1 until a ranking needs it (`measure`)."""
+        self.over_budget = False
+        """Some tier was left out only for its cost."""
+
+    def measure(self, positions: range, health: HealthView, output_tokens: int) -> list[float]:
+        """Fill in the expected latencies of a run of positions (asked of live health once); all of them."""
+        if positions and self.latencies[positions.start] < 0:  # a run is measured whole or not at all
+            self.latencies[positions.start : positions.stop] = health.expected_ms_many(
+                self.tiers[positions.start : positions.stop], output_tokens
+            )
+        return self.latencies
+
+
+def _screen(
+    tiers: Iterable[TierView],
+    facts: RequestFacts,
+    max_cost: int | None,
+    daily_left: int | None,
+    skipped: list[Skip] | None = None,
+) -> Candidates:
+    """The tiers that can take the request within its cost limits, in their order; why each other
+    one cannot goes to `skipped`. The fit rules and the budget check, stated once."""
+    passed = Candidates()
+    fit, costs = passed.tiers, passed.costs
+    prompt, out = facts.prompt_tokens, facts.output_tokens
+    needed = prompt + (facts.max_tokens or 0)
+    features, stream = facts.features, facts.stream
+    for tier in tiers:
+        limit = tier.max_context_tokens
+        if tier.problem:
+            skip = Skip(tier.name, SkipReason.UNAVAILABLE, tier.problem)
+        elif limit is not None and needed > limit:
+            skip = Skip(tier.name, SkipReason.CONTEXT_TOO_SMALL, f"prompt plus max_tokens exceeds {limit}")
+        elif features and not features <= tier.features:
+            missing = sorted(f.value for f in features - tier.features)
+            skip = Skip(tier.name, SkipReason.MISSING_FEATURE, f"lacks {', '.join(missing)}")
+        # Streaming is only checked for tiers that declare features at all: most servers stream.
+        elif stream and tier.declares_features and Feature.STREAMING not in tier.features:
+            skip = Skip(tier.name, SkipReason.MISSING_FEATURE, "lacks Streaming")
+        else:
+            # TierView.estimated_cost, inlined: a method call per tier adds a fifth to a plan of 100 tiers
+            cost = prompt * tier.input_femto_per_token + out * tier.output_femto_per_token
+            if max_cost is not None and cost > max_cost:
+                skip = Skip(tier.name, SkipReason.OVER_REQUEST_BUDGET, f"estimated ${femto_to_usd(cost):f}")
+            elif daily_left is not None and cost > daily_left:
+                skip = Skip(tier.name, SkipReason.OVER_DAILY_BUDGET, f"estimated ${femto_to_usd(cost):f}")
+            else:
+                fit.append(tier)
+                costs.append(cost)
+                continue
+            passed.over_budget = True
+        if skipped is not None:
+            skipped.append(skip)
+    passed.latencies = [-1.0] * len(fit)
+    return passed
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,47 +234,26 @@ def plan_request(
     skipped: list[Skip] = []
     notes: list[Note] = []
     out = facts.output_tokens
-    cap = _CLASS_CAPS[facts.latency_class]
     max_cost = policy.max_cost_femto
     daily_left = None if policy.daily_limit_femto is None else policy.daily_limit_femto - spent_today
-    needs_latency = policy.strategy in (Strategy.LATENCY, Strategy.HYBRID)
 
-    inside: list[Candidate] = []
-    outside: list[Candidate] = []
-    over_budget = False
-    prompt = facts.prompt_tokens
-    needed = prompt + (facts.max_tokens or 0)
-    features = facts.features
-    stream = facts.stream
-    for tier in policy.capable.get(facts.task, ()):
-        limit = tier.max_context_tokens
-        if (
-            tier.problem
-            or (limit is not None and needed > limit)
-            or (features and not features <= tier.features)
-            or (stream and tier.declares_features and Feature.STREAMING not in tier.features)
-        ):
-            skipped.append(_unfit(tier, facts))  # type: ignore[arg-type]
-            continue
-        cost = prompt * tier.input_femto_per_token + out * tier.output_femto_per_token
-        if (max_cost is not None and cost > max_cost) or (daily_left is not None and cost > daily_left):
-            over_budget = True
-            skipped.append(_budget_skip(tier, cost, max_cost))
-            continue
-        # expected latency is filled in afterwards, in one pass, only when the ranking needs it
-        (inside if cap is None or tier.billions < cap else outside).append((tier, cost, -1.0))
-    if needs_latency and inside:
-        inside = _with_latency(inside, health, out)
+    capable = _screen(policy.capable.get(facts.task, ()), facts, max_cost, daily_left, skipped)
+    # Capability order is size order, so the tiers within the latency class come first.
+    cap = _CLASS_CAPS[facts.latency_class]
+    within = len(capable.tiers) if cap is None else bisect.bisect_left(capable.tiers, cap, key=_BILLIONS)
 
     role = Role.PRIMARY
     # Only the best few candidates are ever tried: rank the top of the list, unless a chain needs them all.
     limit = None if policy.chain else policy.max_attempts + _SPARE_CANDIDATES
-    if inside or outside:
-        ranked = _rank_with_latency_class(policy, inside, outside, notes, health, out, limit)
+    candidates = capable
+    if capable.tiers:
+        ranked = _rank_with_latency_class(policy, capable, within, notes, health, out, limit)
     else:
         _raise_if_context_fits_nowhere(policy, facts)
-        usable = _usable(policy.all_tiers, facts, max_cost, daily_left)
-        if over_budget:
+        _raise_if_features_fit_nowhere(policy, facts)
+        candidates = _screen(policy.all_tiers, facts, max_cost, daily_left)  # capable or not
+        ranked = []
+        if capable.over_budget:
             if policy.on_exceeded == OnBudgetExceeded.REJECT:
                 raise BudgetExceededError(
                     f"no tier of {policy.label} can do {facts.task.value} within its budget "
@@ -204,64 +261,25 @@ def plan_request(
                     headers=_budget_retry_after(skipped, now),
                 )
             notes.append(Note.BUDGET_DOWNGRADE)
-            ranked = _downgrade_order(usable)
+            ranked = _downgrade_order(candidates)
             role = Role.BUDGET_DOWNGRADE
-        else:
-            ranked = []
-            if usable:
-                notes.append(Note.NO_CAPABLE_TIER)
-    ranked_first = ranked[0][0].name if ranked and role == Role.PRIMARY else None
+        elif candidates.tiers:
+            notes.append(Note.NO_CAPABLE_TIER)
+    ranked_first = candidates.tiers[ranked[0]].name if ranked and role == Role.PRIMARY else None
 
-    order = _apply_chain(policy, ranked, skipped) if role == Role.PRIMARY else ranked
+    order = _apply_chain(policy, candidates, ranked, skipped) if role == Role.PRIMARY else ranked
     planned_skips = list(skipped)
-    steps = _healthy_steps(policy, order, role, health, now, skipped, out)
-    if role == Role.PRIMARY and len(steps) < policy.max_attempts and len(ranked) < len(inside) + len(outside):
+    steps = _healthy_steps(policy, candidates, order, role, health, now, skipped, out)
+    if role == Role.PRIMARY and len(steps) < policy.max_attempts and len(ranked) < len(capable.tiers):
         # live health passed over more of the top than we ranked: rank them all and walk again
-        ranked = _rank_with_latency_class(policy, inside, outside, [], health, out, None)
+        ranked = _rank_with_latency_class(policy, capable, within, [], health, out, None)
         skipped = planned_skips
-        steps = _healthy_steps(policy, ranked, role, health, now, skipped, out)
+        steps = _healthy_steps(policy, capable, ranked, role, health, now, skipped, out)
     steps = _end_with_local(policy, facts, steps, health, now, max_cost, daily_left)
     plan = Plan(policy, facts, tuple(steps), tuple(notes), ranked_first, tuple(skipped))
     if not steps:
-        _raise_no_tier(plan, over_budget, daily_left, health, now)
+        _raise_no_tier(plan, capable.over_budget, daily_left, health, now)
     return plan
-
-
-def _unfit(tier: TierView, facts: RequestFacts) -> Skip | None:
-    """Why a tier cannot take this request whatever it costs, or None."""
-    if tier.problem:
-        return Skip(tier.name, SkipReason.UNAVAILABLE, tier.problem)
-    limit = tier.max_context_tokens
-    if limit is not None and facts.prompt_tokens + (facts.max_tokens or 0) > limit:
-        return Skip(tier.name, SkipReason.CONTEXT_TOO_SMALL, f"prompt plus max_tokens exceeds {limit}")
-    if facts.features and not facts.features <= tier.features:
-        missing = sorted(f.value for f in facts.features - tier.features)
-        return Skip(tier.name, SkipReason.MISSING_FEATURE, f"lacks {', '.join(missing)}")
-    # Streaming is only checked for tiers that declare features at all: most servers stream.
-    if facts.stream and tier.declares_features and Feature.STREAMING not in tier.features:
-        return Skip(tier.name, SkipReason.MISSING_FEATURE, "lacks Streaming")
-    return None
-
-
-def _budget_skip(tier: TierView, cost: int, max_cost: int | None) -> Skip:
-    reason = (
-        SkipReason.OVER_REQUEST_BUDGET if max_cost is not None and cost > max_cost else SkipReason.OVER_DAILY_BUDGET
-    )
-    return Skip(tier.name, reason, f"estimated ${femto_to_usd(cost):f}")
-
-
-def _usable(
-    tiers: Sequence[TierView], facts: RequestFacts, max_cost: int | None, daily_left: int | None
-) -> list[Candidate]:
-    """Tiers that fit the request and the budget, capable or not (downgrades, last resorts)."""
-    found = []
-    for tier in tiers:
-        if _unfit(tier, facts) is not None:
-            continue
-        cost = tier.estimated_cost(facts.prompt_tokens, facts.output_tokens)
-        if (max_cost is None or cost <= max_cost) and (daily_left is None or cost <= daily_left):
-            found.append((tier, cost, -1.0))
-    return found
 
 
 def _raise_if_context_fits_nowhere(policy: PolicyView, facts: RequestFacts) -> None:
@@ -276,127 +294,134 @@ def _raise_if_context_fits_nowhere(policy: PolicyView, facts: RequestFacts) -> N
         )
 
 
-def _with_latency(candidates: list[Candidate], health: HealthView, output_tokens: int) -> list[Candidate]:
-    latencies = health.expected_ms_many([c[0] for c in candidates], output_tokens)
-    return [(c[0], c[1], latency) for c, latency in zip(candidates, latencies, strict=True)]
+_FEATURE_PARAMS: Final = {"Tools": "tools", "JSONMode": "response_format", "Vision": "messages"}
+
+
+def _raise_if_features_fit_nowhere(policy: PolicyView, facts: RequestFacts) -> None:
+    """A feature no tier of the policy offers (tools, JSON mode, images) is the request's problem: 400, not 503."""
+    features = facts.features
+    if not features or not policy.all_tiers or any(features <= t.features for t in policy.all_tiers):
+        return
+    wanted = sorted(f.value for f in features)
+    subject = f"{policy.label} does not" if policy.direct else f"no tier of {policy.label} does"
+    raise UnsupportedFeatureError(
+        f"the request uses {', '.join(wanted)}: {subject} offer all of them", param=_FEATURE_PARAMS.get(wanted[0])
+    )
 
 
 def _rank_with_latency_class(
     policy: PolicyView,
-    inside: list[Candidate],
-    outside: list[Candidate],
+    candidates: Candidates,
+    within: int,
     notes: list[Note],
     health: HealthView,
     output_tokens: int,
     limit: int | None,
-) -> list[Candidate]:
-    if inside and policy.strategy == Strategy.CAPABILITY:
-        return inside + outside  # both already in Capability order
-    if not inside:
+) -> list[int]:
+    """Positions of the tiers within the latency class (the first `within`) in strategy order, then
+    the others; with none within it, the class is relaxed and the fastest go first."""
+    count = len(candidates.tiers)
+    if not within:
         notes.append(Note.LATENCY_CLASS_RELAXED)
-        return _smallest(_with_latency(outside, health, output_tokens), _BY_LATENCY, limit)
-    ranked = rank(policy, inside, limit)
+        every = range(count)
+        return _smallest(every, candidates.measure(every, health, output_tokens).__getitem__, limit)
+    if policy.strategy == Strategy.CAPABILITY:  # both groups are in Capability order already
+        return list(range(count if limit is None else min(count, limit)))
+    ranked = _rank(policy, candidates, range(within), health, output_tokens, limit)
     if limit is not None and len(ranked) >= limit:
         return ranked
-    if policy.strategy != Strategy.COST:
-        outside = _with_latency(outside, health, output_tokens)
-    return ranked + rank(policy, outside, limit)
+    return ranked + _rank(policy, candidates, range(within, count), health, output_tokens, limit)
 
 
-def rank(policy: PolicyView, candidates: list[Candidate], limit: int | None = None) -> list[Candidate]:
-    """Order candidates by the policy's strategy (the first `limit` only, when given); they arrive
-    in Capability order, which breaks ties."""
+def _rank(
+    policy: PolicyView,
+    candidates: Candidates,
+    positions: range,
+    health: HealthView,
+    output_tokens: int,
+    limit: int | None,
+) -> list[int]:
+    """Positions in the order of the policy's Cost, Latency or Hybrid strategy (the first `limit` only,
+    when given); Capability order, the order they come in, breaks ties."""
     strategy = policy.strategy
-    if strategy == Strategy.CAPABILITY or len(candidates) < 2:
-        return candidates if limit is None else candidates[:limit]
+    if strategy != Strategy.COST:
+        candidates.measure(positions, health, output_tokens)
+    if len(positions) < 2:
+        return list(positions)
+    key: Callable[[int], float]
     if strategy == Strategy.COST:
-        return _smallest(candidates, _BY_COST, limit)
-    if strategy == Strategy.LATENCY:
-        return _smallest(candidates, _BY_LATENCY, limit)
-    return _rank_hybrid(policy.weights, candidates, limit)
+        key = candidates.costs.__getitem__
+    elif strategy == Strategy.LATENCY:
+        key = candidates.latencies.__getitem__
+    else:
+        key = _hybrid_key(policy.weights, candidates, positions)
+    return _smallest(positions, key, limit)
 
 
-def _smallest(candidates: list[Candidate], key: Any, limit: int | None) -> list[Candidate]:
-    """Sorted by key (stable), or just its first `limit` (heapq is stable too: ties keep input order)."""
-    if limit is None or len(candidates) <= 2 * limit:
-        ordered = sorted(candidates, key=key)
+def _smallest(positions: range, key: Callable[[int], float], limit: int | None) -> list[int]:
+    """Positions sorted by key (stable), or just the first `limit` (heapq is stable too: ties keep input order)."""
+    if limit is None or len(positions) <= 2 * limit:
+        ordered = sorted(positions, key=key)
         return ordered if limit is None else ordered[:limit]
-    return heapq.nsmallest(limit, candidates, key=key)
+    return heapq.nsmallest(limit, positions, key=key)
 
 
-def _rank_hybrid(weights: tuple[int, int, int], candidates: list[Candidate], limit: int | None) -> list[Candidate]:
-    """Highest `hybrid_scores` first, computed as one linear key: each score is
-    sum(w * (1 - (x - min) / span)), so ordering by sum(w / span * x) ascending is the same order."""
-    sizes = [c[0].log_billions for c in candidates]
-    costs = [c[1] for c in candidates]
-    latencies = [c[2] for c in candidates]
+def _hybrid_key(weights: tuple[int, int, int], candidates: Candidates, positions: range) -> Callable[[int], float]:
+    """The Hybrid order as one linear key, lowest first.
+
+    Hybrid puts the highest weighted score first, each of size, cost and expected latency normalised
+    over the candidates to 0..1 with the lowest best (docs/routing.md, section 4): a score is
+    sum(w * (1 - (x - min) / span)), so ordering by sum(w / span * x) ascending is the same order.
+    """
+    tiers, costs, latencies = candidates.tiers, candidates.costs, candidates.latencies
+    sizes = [tiers[i].log_billions for i in positions]
+    span_costs = costs[positions.start : positions.stop]
+    span_latencies = latencies[positions.start : positions.stop]
     w_cap, w_cost, w_lat = weights
     size_span, cost_span, latency_span = (
         max(sizes) - min(sizes),
-        max(costs) - min(costs),
-        max(latencies) - min(latencies),
+        max(span_costs) - min(span_costs),
+        max(span_latencies) - min(span_latencies),
     )
     a = w_cap / size_span if size_span > 1e-12 else 0.0
     b = w_cost / cost_span if cost_span else 0.0
     c = w_lat / latency_span if latency_span > 1e-12 else 0.0
-    return _smallest(candidates, lambda x: a * x[0].log_billions + b * x[1] + c * x[2], limit)
+    return lambda i: a * tiers[i].log_billions + b * costs[i] + c * latencies[i]
 
 
-def hybrid_scores(
-    weights: tuple[int, int, int], tiers: Sequence[tuple[float, int, float]], *, logged: bool = False
-) -> list[float]:
-    """Hybrid scores in [0, 1] for (billions, cost, expected ms) triples; higher is better."""
-    if not tiers:
-        return []
-    sizes = [b if logged else math.log(max(b, 0.001)) for b, _, _ in tiers]
-    size_score = _lower_is_better(sizes)
-    cost_score = _lower_is_better([float(c) for _, c, _ in tiers])
-    latency_score = _lower_is_better([m for _, _, m in tiers])
-    w_cap, w_cost, w_lat = weights
-    total = (w_cap + w_cost + w_lat) or 1
-    return [
-        (w_cap * size_score[i] + w_cost * cost_score[i] + w_lat * latency_score[i]) / total for i in range(len(tiers))
-    ]
+def _downgrade_order(candidates: Candidates) -> list[int]:
+    """Positions of the cheapest tiers that fit; Local ones only, when there are any."""
+    tiers, costs = candidates.tiers, candidates.costs
+    every = range(len(candidates.tiers))
+    local = [i for i in every if tiers[i].is_local]
+    return sorted(local or every, key=lambda i: (costs[i], tiers[i].billions, tiers[i].name))
 
 
-def _lower_is_better(values: list[float]) -> list[float]:
-    low, high = min(values), max(values)
-    if high - low <= 1e-12:
-        return [1.0] * len(values)
-    span = high - low
-    return [1.0 - (v - low) / span for v in values]
-
-
-def _downgrade_order(usable: list[Candidate]) -> list[Candidate]:
-    """Cheapest tiers that fit; Local ones only, when there are any."""
-    local = [c for c in usable if c[0].is_local]
-    pool = local or usable
-    return sorted(pool, key=lambda c: (c[1], c[0].billions, c[0].name))
-
-
-def _apply_chain(policy: PolicyView, ranked: list[Candidate], skipped: list[Skip]) -> list[Candidate]:
+def _apply_chain(policy: PolicyView, candidates: Candidates, ranked: list[int], skipped: list[Skip]) -> list[int]:
     """The strategy's order, or the primary then `fallback.chain` when the policy gives one."""
     if not policy.chain or not ranked:
         return ranked
+    tiers = candidates.tiers
     primary = ranked[0]
-    by_key = {c[0].key: c for c in ranked}
+    by_key = {tiers[i].key: i for i in ranked}
     order = [primary]
     for tier in policy.chain:
-        candidate = by_key.get(tier.key)
-        if candidate is not None and candidate is not primary:
-            order.append(candidate)
-    in_order = {c[0].key for c in order}
+        position = by_key.get(tier.key)
+        if position is not None and position != primary:
+            order.append(position)
+    in_order = set(order)
     skipped.extend(
-        Skip(c[0].name, SkipReason.NOT_IN_CHAIN, "fallback.chain sets the order")
-        for c in ranked
-        if c[0].key not in in_order
+        Skip(tiers[i].name, SkipReason.NOT_IN_CHAIN, "fallback.chain sets the order")
+        for i in ranked
+        if i not in in_order
     )
     return order
 
 
 def _healthy_steps(
     policy: PolicyView,
-    order: list[Candidate],
+    candidates: Candidates,
+    order: list[int],
     role: Role,
     health: HealthView,
     now: float,
@@ -404,16 +429,19 @@ def _healthy_steps(
     output_tokens: int,
 ) -> list[Step]:
     steps: list[Step] = []
-    for tier, cost, latency in order:
+    tiers, costs, latencies = candidates.tiers, candidates.costs, candidates.latencies
+    for position in order:
         if len(steps) >= policy.max_attempts:
             break  # the rest are AttemptCap skips, worked out only if someone asks
+        tier = tiers[position]
         blocked = health.blocked(tier.key, now)
         if blocked is not None:
             skipped.append(Skip(tier.name, SkipReason(blocked.value), "skipped by live health"))
             continue
         step_role = role if role == Role.BUDGET_DOWNGRADE else (Role.PRIMARY if not steps else Role.FALLBACK)
+        latency = latencies[position]
         expected = latency if latency >= 0 else health.expected_ms(tier, output_tokens)
-        steps.append(Step(tier, step_role, cost, expected))
+        steps.append(Step(tier, step_role, costs[position], expected))
     return steps
 
 
@@ -443,26 +471,28 @@ def _end_with_local(
     # A capable Local tier first; otherwise the largest, the likeliest to cope.
     for pool in (policy.capable_local.get(task, ()), policy.local_tiers):
         for tier in pool:
-            if tier.key in planned or health.blocked(tier.key, now) is not None or _unfit(tier, facts) is not None:
+            if tier.key in planned or health.blocked(tier.key, now) is not None:
                 continue
-            cost = tier.estimated_cost(facts.prompt_tokens, facts.output_tokens)
-            if (max_cost is not None and cost > max_cost) or (daily_left is not None and cost > daily_left):
+            affordable = _screen((tier,), facts, max_cost, daily_left)
+            if not affordable.tiers:
                 continue
             detail = "" if task in tier.tasks else f"not listed for {task.value}; last resort"
             expected = health.expected_ms(tier, facts.output_tokens)
-            return [*steps, Step(tier, Role.LOCAL_LAST_RESORT, cost, expected, detail)]
+            return [*steps, Step(tier, Role.LOCAL_LAST_RESORT, affordable.costs[0], expected, detail)]
     return steps
 
 
 def _unrecorded_skips(plan: Plan) -> tuple[Skip, ...]:
     """Why the tiers the planner never looked at closely were left out (explain, errors)."""
     seen = {s.tier for s in plan.recorded} | {s.tier.name for s in plan.steps}
+    unseen = [tier for tier in plan.policy.all_tiers if tier.name not in seen]
+    unfit: list[Skip] = []
+    _screen(unseen, plan.facts, None, None, unfit)  # the fit rules only: no cost limits
+    why = {s.tier: s for s in unfit}
     task = plan.facts.task
     found = []
-    for tier in plan.policy.all_tiers:
-        if tier.name in seen:
-            continue
-        reason = _unfit(tier, plan.facts)
+    for tier in unseen:
+        reason = why.get(tier.name)
         if reason is not None:
             found.append(reason)
         elif task not in tier.tasks:
@@ -474,7 +504,7 @@ def _unrecorded_skips(plan: Plan) -> tuple[Skip, ...]:
 
 def _raise_no_tier(plan: Plan, over_budget: bool, daily_left: int | None, health: HealthView, now: float) -> None:
     policy = plan.policy
-    if over_budget and not _usable(policy.all_tiers, plan.facts, policy.max_cost_femto, daily_left):
+    if over_budget and not _screen(policy.all_tiers, plan.facts, policy.max_cost_femto, daily_left).tiers:
         raise BudgetExceededError(
             f"no tier of {policy.label} fits its budget for this request; try a smaller max_tokens",
             headers=_budget_retry_after(plan.skipped, now),

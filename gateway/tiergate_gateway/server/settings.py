@@ -49,6 +49,11 @@ class GatewaySettings(BaseSettings):
     """One line per request at INFO (accesslog.py); off also with a log level above INFO."""
     access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
     """Share of successful requests written to the access log; errors and 499s are always written."""
+    trace_content: bool = False
+    """Put prompt and answer text on the server span (`gen_ai.input.messages`, `gen_ai.output.messages`;
+    see api/content.py). Off by default: it is user data. Only message content, never headers or keys."""
+    trace_content_max_bytes: int = Field(default=4096, ge=1)
+    """Most bytes of text (UTF-8) each of those attributes holds; past it the text is cut and marked."""
     max_response_bytes: int = 64 * 1024 * 1024
     """Largest non-streaming answer accepted from a tier (larger ones count as InvalidResponse)."""
     max_in_flight: int = 1000

@@ -7,10 +7,10 @@ the SDK's batch processor in its own thread with a bounded queue, so an exporter
 down or slow never delays a request: full-queue drops are counted in
 `tiergate_trace_spans_dropped_total` instead of logged one by one.
 
-Span names and attributes (architecture section 4 and docs/observability.md):
-the server span `POST /v1/chat/completions`, `tiergate.route`, one `tiergate.attempt` per
-upstream try, GenAI semantic-convention attributes; prompt and completion text only with
-TIERGATE_TRACE_CONTENT=true; never credentials.
+Span names and attributes (docs/observability.md, "Spans"): the server span
+`POST /v1/chat/completions`, `tiergate.route`, one `tiergate.attempt` per upstream try, GenAI
+semantic-convention attributes; prompt and answer text only with TIERGATE_TRACE_CONTENT=true
+(server/api/content.py, capped by TIERGATE_TRACE_CONTENT_MAX_BYTES); never credentials.
 """
 
 from __future__ import annotations

@@ -125,6 +125,17 @@ class StreamTap:
         return self.strip_usage and not parsed.get("choices")
 
 
+def event_data(events: bytes) -> list[bytes]:
+    """The data of each event in `events`, whole events only, as the tap passes them on (an
+    observer's hook: the gateway reads answer text from the relayed stream with it)."""
+    found = []
+    start = 0
+    for end in _event_ends(events, 0):
+        found.append(_data(events[start:end]))
+        start = end
+    return found
+
+
 def _might_matter(chunk: bytes) -> bool:
     """Whether a chunk may end the stream, carry the usage totals, or end mid-event."""
     return b"[DONE]" in chunk or not chunk.endswith(_EVENT_ENDINGS) or any(m in chunk for m in _USAGE_MARKERS)

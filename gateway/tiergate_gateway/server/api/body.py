@@ -71,7 +71,7 @@ def _already_whole(request: Request) -> bytes | None:
     path below reads it. tests/gateway/test_hostile_requests.py pins both paths.
     """
     cycle = getattr(request.receive, "__self__", None)
-    if getattr(cycle, "more_body", True) is not False or getattr(cycle, "disconnected", True):
+    if cycle is None or getattr(cycle, "more_body", True) is not False or getattr(cycle, "disconnected", True):
         return None
     body = getattr(cycle, "body", None)
     if not isinstance(body, bytearray):

@@ -21,6 +21,7 @@ from tiergate_gateway.core.errors import GatewayError, InvalidRequestError, Over
 from tiergate_gateway.core.protocol import Endpoint, parse_request
 from tiergate_gateway.dispatch.dispatcher import Answer, Dispatcher, Trail
 from tiergate_gateway.server.api.body import read_body
+from tiergate_gateway.server.api.content import content_capture
 from tiergate_gateway.server.api.departure import ClientGone, unless_client_leaves
 from tiergate_gateway.server.api.guard import authenticate
 from tiergate_gateway.server.api.requestid import REQUEST_ID_HEADER, request_id_of
@@ -95,6 +96,7 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
     )
     token = context.attach(trace.set_span_in_context(span))
     limits = dispatcher.limits
+    content = content_capture(state.settings, span)  # None unless TIERGATE_TRACE_CONTENT opts in
     counted = handed_over = False
     try:
         tenant = authenticate(request)
@@ -107,6 +109,8 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
         counted = True
         parsed = parse_request(raw, endpoint)
         entry.model, entry.stream = parsed.model, parsed.stream
+        if content is not None:
+            content.record_request(parsed)
         if tenant is not None:
             state.keys.authorize(tenant, parsed.model)
         decision = dispatcher.decide(parsed, request.headers)
@@ -118,6 +122,8 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
         headers[REQUEST_ID_HEADER] = entry.request_id
         if isinstance(result, Answer):
             _take(entry, headers, result.status, result.trail)
+            if content is not None and result.status == 200:
+                content.record_answer(result.body)
             return Response(result.body, result.status, headers, media_type=result.content_type)
         _take(entry, headers, 200, result.trail)
         handed_over = True
@@ -126,9 +132,12 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
         def finished() -> None:  # the stream is no longer in flight; its cost is known now
             limits.in_flight -= 1
             entry.cost_femto = trail.cost_femto
+            if content is not None:
+                content.record_stream_end()
             _finish(entry, span, access_log)
 
-        return EventStreamResponse(result.chunks, headers, finished)  # type: ignore[return-value]
+        watch = None if content is None else content.watch_stream()
+        return EventStreamResponse(result.chunks, headers, finished, watch)  # type: ignore[return-value]
     except GatewayError as exc:
         entry.status = exc.status
         entry.error_code = exc.instance_code or ""

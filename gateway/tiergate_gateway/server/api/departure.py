@@ -70,7 +70,7 @@ async def unless_client_leaves[T](scope: Scope, receive: Receive, work: Awaitabl
     finally:
         if watcher is not None:
             watcher.cancel()
-        else:
+        elif isinstance(hook, DepartureHook):
             hook.callback = None
 
 

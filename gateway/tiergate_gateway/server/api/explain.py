@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from tiergate_gateway.core.explain import explain_decision
-from tiergate_gateway.core.protocol import parse_request
+from tiergate_gateway.core.protocol import Endpoint, parse_request
 from tiergate_gateway.dispatch.dispatcher import Dispatcher
 from tiergate_gateway.server.api.body import read_body
 from tiergate_gateway.server.api.guard import authenticate
@@ -20,7 +20,7 @@ async def explain(request: Request) -> JSONResponse:
     dispatcher: Dispatcher = request.app.state.dispatcher
     tenant = authenticate(request)
     raw = await read_body(request, request.app.state.settings)
-    endpoint = "completions" if b'"prompt"' in raw and b'"messages"' not in raw else "chat"
+    endpoint: Endpoint = "completions" if b'"prompt"' in raw and b'"messages"' not in raw else "chat"
     parsed = parse_request(raw, endpoint)
     if tenant is not None:
         request.app.state.keys.authorize(tenant, parsed.model)

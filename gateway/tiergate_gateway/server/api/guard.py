@@ -13,11 +13,3 @@ def authenticate(request: Request) -> Tenant | None:
     if keys is None:
         return None
     return keys.authenticate(request.headers.get("authorization"))
-
-
-def authorize(request: Request, model: str) -> Tenant | None:
-    """`authenticate`, then 403 unless the tenant may use the alias or tier."""
-    tenant = authenticate(request)
-    if tenant is not None:
-        request.app.state.keys.authorize(tenant, model)
-    return tenant

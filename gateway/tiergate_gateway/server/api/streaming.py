@@ -23,14 +23,20 @@ _SSE_HEADERS = [
 
 
 class EventStreamResponse:
-    """An ASGI response that relays `chunks`; `on_close` runs once, however the stream ends."""
+    """An ASGI response that relays `chunks`; `on_close` runs once, however the stream ends, and
+    `watch` (when given) sees every chunk as it is sent (`content.py` reads the answer's text)."""
 
     def __init__(
-        self, chunks: AsyncGenerator[bytes, None], headers: Mapping[str, str], on_close: Callable[[], None]
+        self,
+        chunks: AsyncGenerator[bytes, None],
+        headers: Mapping[str, str],
+        on_close: Callable[[], None],
+        watch: Callable[[bytes], None] | None = None,
     ) -> None:
         self.chunks = chunks
         self.headers = [*_SSE_HEADERS, *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]
         self.on_close = on_close
+        self.watch = watch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -47,9 +53,14 @@ class EventStreamResponse:
         # Start the relay before anything can suspend: its clean-up (the upstream connection, the
         # tier's slot, the accounting) runs only in a generator that has started.
         first = await anext(self.chunks, b"")
+        watch = self.watch
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})
         if first:
+            if watch is not None:
+                watch(first)
             await send({"type": "http.response.body", "body": first, "more_body": True})
         async for chunk in self.chunks:
+            if watch is not None:
+                watch(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
