@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tiergate-installed
 
-.PHONY: help setup demo test test-slow lint crds bench bench-compare soak clean
+.PHONY: help setup demo test test-slow lint crds bench bench-compare bench-replicas soak clean
 
 help:
 	@echo "make demo      set up and run the demo (simulated tiers + gateway in local mode)"
@@ -14,6 +14,7 @@ help:
 	@echo "make crds      regenerate crds/ from the pydantic models"
 	@echo "make bench     run the benchmarks and print their figures"
 	@echo "make bench-compare  the same, with LiteLLM's proxy measured side by side"
+	@echo "make bench-replicas  replica picking against round-robin, least-connections and random (nginx), open loop"
 	@echo "make soak      fault-injection soak: 5,000 requests through failing tiers"
 	@echo "make docs      regenerate docs/api-reference.md from the CRDs"
 	@echo "make image     build the container images tiergate:dev and tiergate-sim:dev (needs docker)"
@@ -61,6 +62,10 @@ bench: $(STAMP)
 bench-compare: $(STAMP)
 	@[ -x .venv-litellm/bin/litellm ] || { py=$$(scripts/find-python) && echo "installing litellm[proxy] into .venv-litellm" && $$py -m venv .venv-litellm && .venv-litellm/bin/pip install -q 'litellm[proxy]'; }
 	$(MAKE) bench
+
+bench-replicas: $(STAMP)
+	@scripts/system-deps --bench
+	PATH="$$PATH:/usr/sbin" $(BIN)/python bench/replicas_bench.py
 
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py --requests 5000

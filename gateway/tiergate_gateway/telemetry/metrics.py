@@ -74,7 +74,54 @@ SLOW_UPLOADS = Counter("tiergate_slow_uploads_total", "Requests refused (408) be
 BAD_USAGE = Counter("tiergate_upstream_bad_usage_total", "Answers whose usage made no sense (treated as unknown)")
 STATE_ERRORS = Counter("tiergate_shared_state_errors_total", "Failed Redis operations (local state was used instead)")
 
+REPLICA_ATTEMPTS = Counter(
+    "tiergate_replica_attempts_total",
+    "Attempts per replica of a tier, by result (replica: host:port; pools past 32 replicas share 'other')",
+    ["tier", "replica", "result"],
+)
+REPLICA_EJECTIONS = Counter(
+    "tiergate_replica_ejections_total", "Replicas taken out of rotation after consecutive failures", ["tier", "replica"]
+)
+REPLICA_RETRIES = Counter(
+    "tiergate_replica_retries_total", "Attempts retried on another replica of the same tier", ["tier"]
+)
+REPLICA_SCRAPE_FAILURES = Counter(
+    "tiergate_replica_scrape_failures_total", "Replica metrics scrapes that failed (signals marked stale)", ["tier"]
+)
+
 CIRCUIT_VALUES: Final = {"Closed": 0, "HalfOpen": 1, "Open": 2}
+MAX_REPLICA_LABELS: Final = 32
+
+
+class ReplicaLabels:
+    """The `replica` label of a tier's replicas: its host:port for the first 32 seen, then 'other'.
+
+    Replicas come and go (every pod restart is a new address), so the label set is capped per
+    tier for the life of the process: the series count stays bounded under any churn.
+    """
+
+    def __init__(self, cap: int = MAX_REPLICA_LABELS) -> None:
+        self.cap = cap
+        self._labelled: dict[str, set[str]] = {}
+
+    def of(self, tier: str, url: str) -> str:
+        """The label for this replica of this tier."""
+        labelled = self._labelled.setdefault(tier, set())
+        label = _host_port(url)
+        if label in labelled:
+            return label
+        if len(labelled) < self.cap:
+            labelled.add(label)
+            return label
+        return "other"
+
+
+def _host_port(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    return rest.split("/", 1)[0]
+
+
+REPLICA_LABELS: Final = ReplicaLabels()
 
 
 def render() -> tuple[bytes, str]:
