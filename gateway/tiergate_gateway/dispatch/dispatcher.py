@@ -1,8 +1,14 @@
 """From a decision to an answer: walk the attempt plan until a tier answers.
 
-Each failure feeds live health and moves on; a stream falls back only until its first
-chunk has arrived, after which the relay owns it and ends it with an error event if it
-breaks. Every attempt is a span and a set of counters (`observe.py`).
+Each tier of the plan is passed over (its health, its limits, the request's deadline) or
+tried: one `runtime.attempt.Attempt` (what live state lends the try, always given back), one
+call through the upstream `Transport`, one span and set of counters (`observe.py`). Each
+failure feeds live health and moves on; a stream falls back only until its first chunk has
+arrived, after which the relay owns it and ends it with an error event if it breaks.
+
+Time: `clock` (wall time) for health, budgets and the request's deadline, `timer` (monotonic,
+high resolution) for latencies, and the running loop's clock for timeouts. Tests run all three
+on one virtual clock (tests/fake_upstream.py).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
 
 import orjson
 from opentelemetry import trace
@@ -33,9 +39,10 @@ from tiergate_gateway.core.protocol import ParsedRequest, sse_error_event, tier_
 from tiergate_gateway.core.registry import Snapshot
 from tiergate_gateway.core.routing import Note, Plan, Role, SkipReason, Step, retry_after_header
 from tiergate_gateway.core.views import TierView
+from tiergate_gateway.runtime.attempt import Attempt, admit, refusal
 from tiergate_gateway.runtime.budget import SpendBook, utc_day
-from tiergate_gateway.runtime.health import HealthBook
-from tiergate_gateway.runtime.limits import Limits
+from tiergate_gateway.runtime.health import BlockReason, CircuitState, HealthBook
+from tiergate_gateway.runtime.limits import LimitReason, Limits
 from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.runtime.state import LocalState
 from tiergate_gateway.telemetry import metrics, observe
@@ -44,16 +51,29 @@ from tiergate_gateway.upstream.forward import (
     AttemptFailure,
     DeadlineReached,
     FailureKind,
+    StreamHandle,
     UpstreamClientError,
     complete,
     open_stream,
 )
-from tiergate_gateway.upstream.http11 import HttpError, Pool
-from tiergate_gateway.upstream.streamtap import EventTooLargeError, StreamTap
+from tiergate_gateway.upstream.streamtap import StreamTap
+from tiergate_gateway.upstream.transport import Transport, UpstreamError
 
 log = logging.getLogger(__name__)
 
 _RETRYABLE = {kind.value for kind in RetryOn}
+
+
+class DeadlineReason(StrEnum):
+    """Why the request's deadline ended or prevented an attempt."""
+
+    EXCEEDED = "DeadlineExceeded"
+    TOO_SHORT = "DeadlineTooShort"
+    """The tier's expected latency does not fit the time left (keeping the Local last resort's)."""
+
+
+PassReason = BlockReason | LimitReason | DeadlineReason
+"""Why a planned tier was passed over at attempt time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +94,7 @@ class Trail:
     attempts: int = 0
     reasons: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    skips: list[tuple[TierView, str]] = field(default_factory=list)
+    skips: list[tuple[TierView, PassReason]] = field(default_factory=list)
     """Tiers passed over at attempt time, and why."""
     stop: bool = False
     """A failure the policy does not retry on ends the walk."""
@@ -95,7 +115,11 @@ class Answer:
 
 @dataclass(slots=True)
 class StreamAnswer:
-    """A stream to relay; its first chunk has arrived."""
+    """A stream to relay; its first chunk has arrived.
+
+    Start `chunks` before anything can suspend: its clean-up (the tier's slot, the upstream
+    connection, the accounting) runs only in a generator that has started.
+    """
 
     chunks: AsyncGenerator[bytes, None]
     headers: dict[str, str]
@@ -103,25 +127,27 @@ class StreamAnswer:
 
 
 class Dispatcher:
-    """Runs decisions against the tiers; holds the shared client and live state."""
+    """Runs decisions against the tiers; holds the shared transport and live state."""
 
     def __init__(
         self,
         store: SnapshotStore,
-        client: Pool,
+        transport: Transport,
         *,
         health: HealthBook | None = None,
         limits: Limits | None = None,
         state: LocalState | None = None,
         clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.perf_counter,
         max_response_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.store = store
-        self.client = client
+        self.transport = transport
         self.health = health or HealthBook()
         self.limits = limits or Limits()
         self.state = state or LocalState(self.health, SpendBook(), self.limits)
         self.clock = clock
+        self.timer = timer
         self.max_response_bytes = max_response_bytes
         self._budget_logged: set[tuple[str, str]] = set()
         self._known_snapshot: Snapshot | None = None
@@ -180,9 +206,9 @@ class Dispatcher:
             tier = step.tier
             now = self.clock()
             skip = self._skip_reason(plan, index, now, deadline)
-            if skip is None and not await self.state.admit_rate(tier, tokens, now):
-                skip = "TierRateLimit"
-            if skip is not None:
+            attempt = None if skip is not None else await admit(self.state, tier, tokens, now)
+            if attempt is None:
+                skip = skip or LimitReason.RATE_LIMITED
                 trail.reasons.append(f"{tier.name}={skip}")
                 trail.skips.append((tier, skip))
                 continue
@@ -192,7 +218,7 @@ class Dispatcher:
                 capped = max(0.001, min(limit.seconds, left - self._reserve(plan, index)))
                 limit = _AttemptLimit(capped, caller_bound=capped < limit.seconds, deadline_left=left)
             trail.attempts += 1
-            answer = await self._attempt(parsed, decision, step, trail, limit, extra_headers)
+            answer = await self._attempt(attempt, parsed, decision, step, trail, limit, extra_headers)
             if answer is not None:
                 observe.record_fallbacks(trail.reasons, tier.name)
                 return answer
@@ -203,6 +229,7 @@ class Dispatcher:
 
     async def _attempt(
         self,
+        attempt: Attempt,
         parsed: ParsedRequest,
         decision: Decision,
         step: Step,
@@ -212,102 +239,108 @@ class Dispatcher:
     ) -> Answer | StreamAnswer | None:
         """One try at one tier: an answer, or None after recording why it failed.
 
-        However it ends (an answer, a failure, a refusal, cancellation, a bug at any step), the
-        tier's slot is given back (or handed to the stream's relay) and a half-open probe it took
-        is settled: by the verdict when there is one, else released (`probe_abandoned`).
+        However it ends, `attempt` gives back what it took from live state (the stream's relay
+        gives back its slot), and the attempt's span is ended here or by the relay.
         """
         tier = step.tier
         timeout = limit.seconds
-        self.limits.enter_tier(tier.key)
-        probe = verdict = handed_over = False
         span: trace.Span = trace.INVALID_SPAN
-        try:
-            probe = self.health.attempt_started(tier.key, self.clock())
-            span = observe.start_attempt(decision, step, trail.attempts, parsed.endpoint, parsed.stream)
-            if span.get_span_context().is_valid:
-                with trace.use_span(span, end_on_exit=False):
-                    headers = propagation_headers()
-                headers.update(extra_headers)
-            else:  # no tracing and no caller's trace: nothing to propagate (attaching a context costs ~8 us)
-                headers = dict(extra_headers)
-            body = _upstream_body(parsed, tier)
-            if parsed.stream:
-                handle = await open_stream(
-                    self.client, tier, parsed.endpoint, body, timeout, headers, deadline_seconds=limit.deadline_left
+        with attempt:
+            try:
+                span = observe.start_attempt(decision, step, trail.attempts, parsed.endpoint, parsed.stream)
+                if span.get_span_context().is_valid:
+                    with trace.use_span(span, end_on_exit=False):
+                        headers = propagation_headers()
+                    headers.update(extra_headers)
+                else:  # no tracing and no caller's trace: nothing to propagate (attaching a context costs ~8 us)
+                    headers = dict(extra_headers)
+                body = _upstream_body(parsed, tier)
+                if parsed.stream:
+                    # Made before the stream opens, so that once it is open nothing stands between it and its relay.
+                    tap = StreamTap(strip_usage=not _client_wants_usage(parsed))
+                    answer_headers = self._headers(decision, step, trail)
+                    handle = await open_stream(
+                        self.transport,
+                        tier,
+                        parsed.endpoint,
+                        body,
+                        timeout,
+                        headers,
+                        deadline_seconds=limit.deadline_left,
+                        clock=self.clock,
+                        timer=self.timer,
+                    )
+                    relay = self._relay(attempt, handle, tap, decision, step, span, trail)
+                    attempt.hand_over()
+                    self._circuit(tier, attempt.succeeded(self.clock(), ttft_ms=handle.ttft_ms))
+                    return StreamAnswer(relay, answer_headers, trail)
+                reply = await complete(
+                    self.transport,
+                    tier,
+                    parsed.endpoint,
+                    body,
+                    timeout,
+                    headers,
+                    max_bytes=self.max_response_bytes,
+                    clock=self.clock,
+                    timer=self.timer,
                 )
-                verdict = True
-                self._succeeded(tier, handle.ttft_ms)
-                tap = StreamTap(strip_usage=not _client_wants_usage(parsed))
-                handed_over = True
-                relay = self._relay(handle, tap, decision, step, span, trail)
-                return StreamAnswer(relay, self._headers(decision, step, trail), trail)
-            reply = await complete(
-                self.client, tier, parsed.endpoint, body, timeout, headers, max_bytes=self.max_response_bytes
-            )
-            usage, response_model = _usage_of(reply.body)
-            verdict = True
-            self._succeeded(tier, None)
-            await self._account(decision, step, usage, span, trail, response_model)
-            observe.end_attempt(span, tier, "ok", status=200)
-            return Answer(200, reply.body, reply.content_type, self._headers(decision, step, trail), trail)
-        except AttemptFailure as failure:
-            if failure.kind == FailureKind.TIMEOUT and limit.caller_bound:
-                # The caller's deadline, not the tier's own timeout, ran out: no evidence against the tier.
-                kind = "DeadlineExceeded"
-                trail.reasons.append(f"{tier.name}={kind}")
-                trail.failures.append(f"{tier.name}: {kind} (the request's deadline left {timeout:g}s)")
-                observe.end_attempt(span, tier, kind, error_type=kind)
+                usage, response_model = _usage_of(reply.body)
+                self._circuit(tier, attempt.succeeded(self.clock()))
+                await self._account(attempt, decision, step, usage, span, trail, response_model)
+                observe.end_attempt(span, tier, "ok", status=200)
+                return Answer(200, reply.body, reply.content_type, self._headers(decision, step, trail), trail)
+            except AttemptFailure as failure:
+                if failure.kind == FailureKind.TIMEOUT and limit.caller_bound:
+                    # The caller's deadline, not the tier's own timeout, ran out: no evidence against the tier.
+                    kind = DeadlineReason.EXCEEDED.value
+                    trail.reasons.append(f"{tier.name}={kind}")
+                    trail.failures.append(f"{tier.name}: {kind} (the request's deadline left {timeout:g}s)")
+                    observe.end_attempt(span, tier, kind, error_type=kind)
+                    return None
+                self._circuit(tier, await attempt.failed(self.clock(), retry_after=failure.retry_after))
+                trail.reasons.append(f"{tier.name}={failure.kind.value}")
+                trail.failures.append(f"{tier.name}: {failure.kind.value} ({failure.detail})")
+                retry_on = decision.plan.policy.retry_on
+                trail.stop = failure.kind.value in _RETRYABLE and RetryOn(failure.kind.value) not in retry_on
+                observe.end_attempt(
+                    span, tier, failure.kind.value, status=failure.status, error_type=failure.kind.value
+                )
                 return None
-            verdict = True
-            await self._failed(tier, failure.retry_after)
-            trail.reasons.append(f"{tier.name}={failure.kind.value}")
-            trail.failures.append(f"{tier.name}: {failure.kind.value} ({failure.detail})")
-            retry_on = decision.plan.policy.retry_on
-            trail.stop = failure.kind.value in _RETRYABLE and RetryOn(failure.kind.value) not in retry_on
-            observe.end_attempt(span, tier, failure.kind.value, status=failure.status, error_type=failure.kind.value)
-            return None
-        except UpstreamClientError as rejected:
-            verdict = True
-            self._succeeded(tier, None)
-            observe.end_attempt(span, tier, "client_error", status=rejected.status, error_type="ClientError")
-            secret = tier.api_key.get_secret_value() if tier.api_key is not None else None
-            body = tier_error_body(rejected.status, rejected.body, secret)
-            headers = {**self._headers(decision, step, trail), SHOULD_RETRY_HEADER: "false"}
-            return Answer(rejected.status, body, "application/json", headers, trail)
-        except BaseException:
-            observe.end_attempt(span, tier, "cancelled", error_type="Cancelled")
-            raise
-        finally:
-            if probe and not verdict:
-                # Cancelled (the client left, the server stops), a caller's deadline, or a bug before the
-                # tier answered: no verdict on the tier, but its half-open probe must be freed, or the
-                # circuit would stay open for good.
-                self.health.probe_abandoned(tier.key)
-            if not handed_over:  # a stream leaves the tier when its relay ends
-                self.limits.leave_tier(tier.key)
+            except UpstreamClientError as rejected:
+                self._circuit(tier, attempt.succeeded(self.clock()))
+                observe.end_attempt(span, tier, "client_error", status=rejected.status, error_type="ClientError")
+                secret = tier.api_key.get_secret_value() if tier.api_key is not None else None
+                body = tier_error_body(rejected.status, rejected.body, secret)
+                headers = {**self._headers(decision, step, trail), SHOULD_RETRY_HEADER: "false"}
+                return Answer(rejected.status, body, "application/json", headers, trail)
+            except BaseException:
+                observe.end_attempt(span, tier, "cancelled", error_type="Cancelled")
+                raise
 
-    def _succeeded(self, tier: TierView, ttft_ms: float | None) -> None:
-        changed = self.health.record_success(tier.key, self.clock(), ttft_ms=ttft_ms)
+    def _circuit(self, tier: TierView, changed: CircuitState | None) -> None:
+        """Tell of a circuit that changed state with an attempt's verdict."""
         if changed is not None:
             observe.record_circuit(tier, changed)
             log.info("circuit of tier %s is now %s", tier.name, changed.value)
 
-    def _skip_reason(self, plan: Plan, index: int, now: float, deadline: float | None) -> str | None:
-        """Why a planned tier is passed over at attempt time (health changes while we walk)."""
+    def _skip_reason(self, plan: Plan, index: int, now: float, deadline: float | None) -> PassReason | None:
+        """Why a planned tier is passed over at attempt time (health changes while we walk).
+
+        The first tier was placed by routing a moment ago, knowing its health.
+        """
         tier = plan.steps[index].tier
-        blocked = self.health.blocked(tier.key, now) if index else None
-        if blocked is not None:
-            return blocked.value
-        if self.limits.at_capacity(tier):
-            return "AtCapacity"
+        refused = refusal(self.state, tier, now, check_health=index > 0)
+        if refused is not None:
+            return refused
         if deadline is not None:
             left = deadline - now
             if left <= 0:
-                return "DeadlineExceeded"
+                return DeadlineReason.EXCEEDED
             is_last = index == len(plan.steps) - 1
             expected = self.health.expected_ms(tier, plan.facts.output_tokens) / 1000
             if not is_last and expected > left - self._reserve(plan, index):
-                return "DeadlineTooShort"
+                return DeadlineReason.TOO_SHORT
         return None
 
     def _reserve(self, plan: Plan, index: int) -> float:
@@ -317,22 +350,13 @@ class Dispatcher:
             return 0.0
         return self.health.expected_ms(last.tier, plan.facts.output_tokens) / 1000
 
-    async def _failed(self, tier: TierView, retry_after: float | None) -> None:
-        now = self.clock()
-        changed = self.health.record_failure(tier.key, now, retry_after=retry_after)
-        if changed is not None:
-            observe.record_circuit(tier, changed)
-            log.info("circuit of tier %s is now %s", tier.name, changed.value)
-        if changed is not None or retry_after:
-            await self.state.share_health(tier.key, now)
-
     def _exhausted(self, plan: Plan, trail: Trail, deadline: float | None) -> GatewayError:
         now = self.clock()
         wait = self._usable_at(plan, trail, now) - now
         headers = {HEADER_ATTEMPTS: str(trail.attempts), **retry_after_header(wait)}
         if not trail.attempts and trail.skips and all(reason in _OVERLOAD_SKIPS for _, reason in trail.skips):
             names = ", ".join(dict.fromkeys(tier.name for tier, _ in trail.skips))
-            if all(reason == "TierRateLimit" for _, reason in trail.skips):
+            if all(reason == LimitReason.RATE_LIMITED for _, reason in trail.skips):
                 return TierRateLimitError(
                     f"every planned tier ({names}) is at its requests- or tokens-per-minute limit; "
                     f"the window frees in {headers.get('retry-after', '1')}s",
@@ -358,13 +382,13 @@ class Dispatcher:
     def _usable_at(self, plan: Plan, trail: Trail, now: float) -> float:
         """The earliest moment a tier of the plan can be tried again: `now` when one can be already."""
         limited = {tier.key: reason for tier, reason in trail.skips}
-        moments = []
+        moments: list[float] = []
         for step in plan.steps:
             at = self.health.usable_at(step.tier.key, now)
             reason = limited.get(step.tier.key)
-            if reason == "TierRateLimit":
+            if reason == LimitReason.RATE_LIMITED:
                 at = max(at, self.limits.rate_window_ends(now))
-            elif reason == "AtCapacity":
+            elif reason == LimitReason.AT_CAPACITY:
                 at = max(at, now + 1.0)  # a slot frees as soon as an answer ends; a second is a fair guess
             moments.append(at)
         blocked = {s.tier for s in plan.skipped if s.reason in (SkipReason.CIRCUIT_OPEN, SkipReason.COOLING_DOWN)}
@@ -392,6 +416,7 @@ class Dispatcher:
 
     async def _account(
         self,
+        attempt: Attempt,
         decision: Decision,
         step: Step,
         usage: tuple[int, int] | None,
@@ -399,6 +424,8 @@ class Dispatcher:
         trail: Trail,
         response_model: str | None = None,
     ) -> None:
+        """What the answer cost (the tier's usage, else the estimate): on the span, in the counters,
+        and against the policy's day."""
         facts = decision.plan.facts
         prompt, completion = usage if usage else (facts.prompt_tokens, facts.output_tokens)
         cost = step.tier.estimated_cost(prompt, completion)
@@ -406,14 +433,23 @@ class Dispatcher:
         observe.record_usage(span, decision, step, usage, cost, response_model)
         if cost and not decision.direct:
             policy = decision.plan.policy
-            now = self.clock()
-            await self.state.add_spend(policy.key, cost, now)
-            observe.record_budget(policy.name, self.state.spent_today(policy.key, now), policy.daily_limit_femto)
+            spent = await attempt.charge(policy.key, cost, self.clock())
+            observe.record_budget(policy.name, spent, policy.daily_limit_femto)
 
     async def _relay(
-        self, handle: Any, tap: StreamTap, decision: Decision, step: Step, span: trace.Span, trail: Trail
+        self,
+        attempt: Attempt,
+        handle: StreamHandle,
+        tap: StreamTap,
+        decision: Decision,
+        step: Step,
+        span: trace.Span,
+        trail: Trail,
     ) -> AsyncGenerator[bytes, None]:
-        """Yield the stream chunk by chunk; end it with an OpenAI error event if the tier breaks."""
+        """Yield the stream chunk by chunk; end it with an OpenAI error event if the tier breaks.
+
+        Owns the attempt's slot (handed over when the stream opened) and gives it back when the stream ends.
+        """
         result, error_type = "ok", None
         try:
             first = tap.feed(handle.first_chunk)
@@ -432,28 +468,29 @@ class Dispatcher:
             if not tap.done:
                 raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream ended without [DONE]")
         except DeadlineReached:
-            result, error_type = "DeadlineExceeded", "DeadlineExceeded"  # the caller's limit: no tier failure
+            result = error_type = DeadlineReason.EXCEEDED.value  # the caller's limit: no tier failure
             yield sse_error_event(
                 "the request's deadline passed; the answer is incomplete", "timeout_error", "deadline_exceeded"
             )
-        except (HttpError, OSError, TimeoutError, AttemptFailure, EventTooLargeError) as exc:
+        # TimeoutError: the tier went silent; OSError: a transport that let one through.
+        except (UpstreamError, TimeoutError, OSError) as exc:
             result, error_type = "StreamBroken", type(exc).__name__
-            await self._failed(step.tier, None)
+            self._circuit(step.tier, await attempt.failed(self.clock()))
             log.warning("stream from tier %s broke after the first byte: %s", step.tier.name, error_type)
             yield sse_error_event(f"tier {step.tier.name} failed mid-stream; the answer is incomplete")
         except BaseException:
             result, error_type = "ClientGone", "ClientGone"
             raise
         finally:
-            self.limits.leave_tier(step.tier.key)
+            attempt.release()
             await handle.aclose(finished=tap.done)
             if tap.bad_usage:
                 metrics.BAD_USAGE.inc()
-            await self._account(decision, step, tap.usage, span, trail)
+            await self._account(attempt, decision, step, tap.usage, span, trail)
             observe.end_attempt(span, step.tier, result, status=200, error_type=error_type, ttft_ms=handle.ttft_ms)
 
 
-_OVERLOAD_SKIPS = frozenset({"AtCapacity", "TierRateLimit"})
+_OVERLOAD_SKIPS = frozenset(LimitReason)
 _FAILURE_KINDS = frozenset(kind.value for kind in FailureKind)
 
 

@@ -48,10 +48,6 @@ class Limits:
         """Whether the gateway-wide cap is reached."""
         return 0 < self.gateway_max_in_flight <= self.in_flight
 
-    def tier_in_flight(self, key: str) -> int:
-        """Requests in flight to a tier from this process."""
-        return self._tier_in_flight.get(key, 0)
-
     def at_capacity(self, tier: TierView) -> bool:
         """Whether this process already has the tier's cap of requests in flight."""
         cap = tier.max_in_flight or self.tier_default_max_in_flight

@@ -14,13 +14,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
 
 from tiergate_gateway.core.views import TierView
 from tiergate_gateway.runtime.budget import SpendBook, utc_day
 from tiergate_gateway.runtime.health import CircuitState, HealthBook
 from tiergate_gateway.runtime.limits import Limits
 from tiergate_gateway.telemetry import metrics
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +92,7 @@ class RedisState(LocalState):
         *,
         sync_interval: float = 1.0,
         prefix: str = "tiergate",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(health, spend, limits)
         import redis.asyncio as redis
@@ -96,6 +101,8 @@ class RedisState(LocalState):
         self._rate = self._redis.register_script(_RATE_SCRIPT)
         self.sync_interval = sync_interval
         self.prefix = prefix
+        self.clock = clock
+        """Wall time, read when other replicas' blocks are synced (they hold absolute times)."""
         self._task: asyncio.Task[None] | None = None
         self._remote_spend: dict[str, int] = {}
         self._remote_day = ""
@@ -154,7 +161,7 @@ class RedisState(LocalState):
 
     async def share_health(self, key: str, now: float) -> None:
         stats = self.health.stats(key)
-        blocks: dict[str, str] = {}
+        blocks: dict[FieldT, EncodableT] = {}
         if stats.cooldown_until > now:
             blocks[f"cooldown|{key}"] = repr(stats.cooldown_until)
         if self.health.state(key, now) == CircuitState.OPEN:
@@ -169,7 +176,7 @@ class RedisState(LocalState):
 
     async def _sync(self) -> None:
         """Pull today's spend and the tiers other replicas blocked."""
-        now = time.time()
+        now = self.clock()
         day = utc_day(now)
 
         async def pull() -> tuple[dict[str, Any], dict[str, Any]]:

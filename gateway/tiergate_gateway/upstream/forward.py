@@ -1,11 +1,17 @@
-"""HTTP to the tiers: one keep-alive pool (`http11.py`), failures mapped to fallback reasons.
+"""HTTP to the tiers over a `Transport`, failures mapped to fallback reasons.
 
-This is the only module that talks to model servers. Everything it raises is an
-`AttemptFailure` (move on to the next tier) or an `UpstreamClientError` (the request
-itself is wrong; tell the client). Messages name the tier, never its URL or key.
+This is the only module that talks to model servers, and the one boundary where what a
+transport raises becomes what the attempt loop acts on: an `AttemptFailure` (move on to the
+next tier) or an `UpstreamClientError` (the request itself is wrong; tell the client), both
+`UpstreamError`s. Messages name the tier, never its URL or key.
 
-The client went httpx -> aiohttp -> our own small HTTP/1.1 client, each step measured on
-these 2-core machines (docs/decisions.md): the client was the largest cost on the hot path.
+The default transport went httpx -> aiohttp -> our own small HTTP/1.1 client (`http11.py`),
+each step measured on these 2-core machines (docs/decisions.md): the client was the largest
+cost on the hot path.
+
+Time: latencies are measured with `timer` (high resolution; uvloop's clock has only whole
+milliseconds), a Retry-After date is read against `clock` (wall time), and a stream's deadline
+against the running loop's clock, the one its timeouts run on.
 """
 
 from __future__ import annotations
@@ -13,14 +19,22 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
 from tiergate_gateway.core.views import TierView
-from tiergate_gateway.upstream.http11 import HttpError, InvalidHeaderError, InvalidResponseError, Pool, Response
+from tiergate_gateway.upstream.http11 import Pool
 from tiergate_gateway.upstream.streamtap import MAX_EVENT_BYTES
+from tiergate_gateway.upstream.transport import (
+    InvalidHeaderError,
+    InvalidResponseError,
+    Transport,
+    TransportError,
+    UpstreamError,
+    UpstreamResponse,
+)
 
 _PATHS: Final = {"chat": "/chat/completions", "completions": "/completions"}
 _MAX_ERROR_BYTES: Final = 1024 * 1024
@@ -39,7 +53,7 @@ class FailureKind(StrEnum):
     INVALID_RESPONSE = "InvalidResponse"
 
 
-class AttemptFailure(Exception):
+class AttemptFailure(UpstreamError):
     """An attempt failed in a way that another tier may not."""
 
     def __init__(self, kind: FailureKind, detail: str, *, status: int | None = None, retry_after: float | None = None):
@@ -50,11 +64,11 @@ class AttemptFailure(Exception):
         self.retry_after = retry_after
 
 
-class DeadlineReached(Exception):
+class DeadlineReached(UpstreamError):
     """The request's own deadline passed while its stream was being relayed (the caller's limit, not the tier's)."""
 
 
-class UpstreamClientError(Exception):
+class UpstreamClientError(UpstreamError):
     """The tier rejected the request itself (400, 413, 422): relayed to the client as it is."""
 
     def __init__(self, status: int, body: bytes, content_type: str) -> None:
@@ -77,9 +91,12 @@ class Reply:
 class StreamHandle:
     """An open stream whose first chunk has already arrived."""
 
-    response: Response
+    response: UpstreamResponse
     first_chunk: bytes
     rest: AsyncIterator[bytes]
+    """The chunks after the first. Raises DeadlineReached when the request's deadline passes,
+    TimeoutError when the tier goes silent longer than its read timeout, a TransportError when
+    the connection breaks."""
     ttft_ms: float
 
     async def aclose(self, *, finished: bool = False) -> None:
@@ -92,15 +109,16 @@ class StreamHandle:
         try:
             if finished and not response.at_eof():
                 async with asyncio.timeout(1.0):
-                    await response.read()
-        except (TimeoutError, HttpError):
+                    while await response.read_chunk():
+                        pass
+        except (TimeoutError, TransportError):
             pass
         finally:  # cancelled while draining, too: the connection is closed, never left open
             response.release()
 
 
-def new_client(max_connections: int = 1000) -> Pool:
-    """The shared pool of keep-alive connections to the tiers (timeouts are set per attempt)."""
+def new_client(max_connections: int = 1000) -> Transport:
+    """The default transport: a shared pool of keep-alive HTTP/1.1 connections (timeouts are set per attempt)."""
     return Pool(max_connections=max_connections)
 
 
@@ -121,13 +139,13 @@ def _failure(exc: BaseException, timed_out: str) -> BaseException:
     if isinstance(exc, InvalidHeaderError):
         detail = "the tier's request headers are invalid (a credential with a line break?)"
         return AttemptFailure(FailureKind.UPSTREAM_REJECTED, detail)
-    if isinstance(exc, (HttpError, OSError)):
+    if isinstance(exc, (TransportError, OSError)):  # OSError: a transport that let one through
         return AttemptFailure(FailureKind.CONNECTION_ERROR, f"connection failed ({type(exc).__name__})")
     return exc
 
 
 async def complete(
-    client: Pool,
+    transport: Transport,
     tier: TierView,
     endpoint: str,
     body: bytes,
@@ -135,26 +153,28 @@ async def complete(
     headers: dict[str, str],
     *,
     max_bytes: int = 64 * 1024 * 1024,
+    clock: Callable[[], float] = time.time,
+    timer: Callable[[], float] = time.perf_counter,
 ) -> Reply:
     """Send a non-streaming request; raise AttemptFailure or UpstreamClientError."""
     url = f"{tier.url}{_PATHS[endpoint]}"
-    started = time.perf_counter()
-    response: Response | None = None
+    started = timer()
+    response: UpstreamResponse | None = None
     try:
         async with asyncio.timeout(timeout):
-            response = await client.post(url, body, _headers(tier, headers))
+            response = await transport.post(url, body, _headers(tier, headers))
             content = await _read_limited(response, max_bytes)
         response.release()
     except BaseException as exc:  # however the attempt ends, its connection is never leaked
         _close(response)
         raise _failure(exc, f"no answer within {timeout:g}s") from None
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    _raise_for_status(response.status, response.headers, content)
+    elapsed_ms = (timer() - started) * 1000
+    _raise_for_status(response.status, response.headers, content, clock)
     return Reply(content, response.headers.get("content-type", "application/json"), elapsed_ms)
 
 
 async def open_stream(
-    client: Pool,
+    transport: Transport,
     tier: TierView,
     endpoint: str,
     body: bytes,
@@ -163,6 +183,8 @@ async def open_stream(
     read_timeout: float | None = None,
     *,
     deadline_seconds: float | None = None,
+    clock: Callable[[], float] = time.time,
+    timer: Callable[[], float] = time.perf_counter,
 ) -> StreamHandle:
     """Open a stream and wait for its first chunk, so a failure before it can still fall back.
 
@@ -171,16 +193,16 @@ async def open_stream(
     next tier can still answer. `deadline_seconds` bounds the whole stream, not only its start.
     """
     url = f"{tier.url}{_PATHS[endpoint]}"
-    started = time.perf_counter()
-    until = None if deadline_seconds is None else time.monotonic() + deadline_seconds
-    response: Response | None = None
+    started = timer()
+    until = None if deadline_seconds is None else asyncio.get_running_loop().time() + deadline_seconds
+    response: UpstreamResponse | None = None
     try:
         async with asyncio.timeout(timeout):
-            response = await client.post(url, body, _headers(tier, {**headers, "accept": "text/event-stream"}))
+            response = await transport.post(url, body, _headers(tier, {**headers, "accept": "text/event-stream"}))
             if response.status != 200:
                 content = await _read_limited(response, _MAX_ERROR_BYTES)
                 response.release()
-                _raise_for_status(response.status, response.headers, content)
+                _raise_for_status(response.status, response.headers, content, clock)
             if not response.headers.get("content-type", "").lower().startswith("text/event-stream"):
                 raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream's answer is not an event stream")
             first = await _first_event(response)
@@ -188,7 +210,7 @@ async def open_stream(
         _close(response)
         raise _failure(exc, f"no first byte within {timeout:g}s") from None
     rest = _rest(response, read_timeout or tier.timeout_seconds, until)
-    return StreamHandle(response, first, rest, (time.perf_counter() - started) * 1000)
+    return StreamHandle(response, first, rest, (timer() - started) * 1000)
 
 
 _SSE_FIELD_STARTS: Final = (b"data:", b":", b"event:", b"id:", b"retry:")
@@ -196,7 +218,7 @@ _SSE_FIELD_STARTS: Final = (b"data:", b":", b"event:", b"id:", b"retry:")
 _EVENT_ENDS: Final = (b"\n\n", b"\r\n\r\n", b"\r\r")
 
 
-async def _first_event(response: Response) -> bytes:
+async def _first_event(response: UpstreamResponse) -> bytes:
     """The stream's bytes up to the end of its first whole event: until then nothing has reached the
     client, so a stream that starts wrong (not an event, or an event that never ends) can still fall
     back to the next tier."""
@@ -217,14 +239,14 @@ async def _first_event(response: Response) -> bytes:
             raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream's first event is too long")
 
 
-
-async def _rest(response: Response, read_timeout: float, until: float | None) -> AsyncIterator[bytes]:
+async def _rest(response: UpstreamResponse, read_timeout: float, until: float | None) -> AsyncIterator[bytes]:
     """The stream's remaining chunks; a silence longer than `read_timeout` is a TimeoutError, and
-    the request's deadline (`until`, monotonic) passing is DeadlineReached."""
+    the request's deadline (`until`, by the loop's clock) passing is DeadlineReached."""
+    loop = asyncio.get_running_loop()
     while True:
         wait, deadline_bound = read_timeout, False
         if until is not None:
-            left = until - time.monotonic()
+            left = until - loop.time()
             if left <= 0:
                 raise DeadlineReached
             if left <= wait:
@@ -242,7 +264,7 @@ async def _rest(response: Response, read_timeout: float, until: float | None) ->
         yield chunk
 
 
-async def _read_limited(response: Response, max_bytes: int) -> bytes:
+async def _read_limited(response: UpstreamResponse, max_bytes: int) -> bytes:
     """The body, or an InvalidResponse failure as soon as it is larger than `max_bytes`."""
     too_big = AttemptFailure(FailureKind.INVALID_RESPONSE, f"the answer is larger than {max_bytes} bytes")
     declared = response.headers.get("content-length")
@@ -258,12 +280,12 @@ async def _read_limited(response: Response, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _close(response: Response | None) -> None:
+def _close(response: UpstreamResponse | None) -> None:
     if response is not None:
         response.close()
 
 
-def _raise_for_status(status: int, headers: Mapping[str, str], content: bytes) -> None:
+def _raise_for_status(status: int, headers: Mapping[str, str], content: bytes, clock: Callable[[], float]) -> None:
     if status < 300:
         return
     if status < 400:  # never followed: a tier that redirects elsewhere is misconfigured or compromised
@@ -271,7 +293,7 @@ def _raise_for_status(status: int, headers: Mapping[str, str], content: bytes) -
             FailureKind.INVALID_RESPONSE, f"the tier answered with a redirect ({status})", status=status
         )
     if status == 429:
-        retry_after = parse_retry_after(headers.get("retry-after"))
+        retry_after = parse_retry_after(headers.get("retry-after"), clock())
         raise AttemptFailure(FailureKind.RATE_LIMITED, "rate limited (429)", status=status, retry_after=retry_after)
     if status >= 500:
         raise AttemptFailure(FailureKind.SERVER_ERROR, f"server error ({status})", status=status)

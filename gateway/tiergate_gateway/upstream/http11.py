@@ -8,7 +8,8 @@ when a reused connection turns out to be closed before it answered, chunked and 
 close-delimited bodies, back-pressure, connections closed (never reused) when a caller gives
 up mid-answer, and a bounded answer head (a server that never ends its headers costs 64 KiB).
 
-Errors are `HttpError`s (or `TimeoutError` from a read timeout); messages never contain URLs.
+It is the default `transport.Transport` (`Response` is its `UpstreamResponse`). Errors are the
+`TransportError`s of `transport.py` (or `TimeoutError` from a read timeout); messages never contain URLs.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ from typing import Final
 from urllib.parse import urlsplit
 
 import httptools
+
+from tiergate_gateway.upstream.transport import (
+    ConnectError,
+    InvalidHeaderError,
+    InvalidResponseError,
+    InvalidUrlError,
+    ServerDisconnectedError,
+    TransportError,
+)
 
 _PAUSE_ABOVE: Final = 512 * 1024
 """Buffered answer bytes at which reading from the socket pauses until the caller catches up."""
@@ -41,35 +51,11 @@ server while idle (the keep-alive race); later, the server may have started on t
 _SAFE_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 """An HTTP token (RFC 9110 field name)."""
 _UNSAFE_VALUE: Final = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
+"""Control characters (line breaks, NUL) and anything outside latin-1 that cannot go on the wire."""
 _CHECKED_NAMES: Final = frozenset(
     {"content-type", "accept", "authorization", "traceparent", "tracestate", "baggage", "x-request-id"}
 )
 """Header names the gateway itself sends (names with a '-' are not isalnum)."""
-"""Control characters (line breaks, NUL) and anything outside latin-1 that cannot go on the wire."""
-
-
-class HttpError(Exception):
-    """The exchange with the server failed."""
-
-
-class ConnectError(HttpError):
-    """No connection could be opened."""
-
-
-class ServerDisconnectedError(HttpError):
-    """The server closed the connection before the answer was complete."""
-
-
-class InvalidResponseError(HttpError):
-    """What came back is not a well-formed HTTP/1.1 response."""
-
-
-class InvalidHeaderError(HttpError):
-    """A request header name or value would break the request (a line break in a credential, say)."""
-
-
-class InvalidUrlError(HttpError):
-    """The URL is not an absolute http(s) URL with a valid host and port."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +121,7 @@ class Response:
         self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
         self._complete = False
-        self._error: HttpError | None = None
+        self._error: TransportError | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._received_any = False
         self._released = False
@@ -214,7 +200,7 @@ class Response:
         self._complete = True
         self._wake()
 
-    def _fail(self, error: HttpError) -> None:
+    def _fail(self, error: TransportError) -> None:
         if self._complete:
             return
         if self._lost_at is None:

@@ -21,6 +21,7 @@ from typing import Final
 import orjson
 
 from tiergate_gateway.core.protocol import usage_counts
+from tiergate_gateway.upstream.transport import UpstreamError
 
 MAX_EVENT_BYTES: Final = 1024 * 1024
 """Most bytes the tap holds back while it waits for an event to end; more breaks the stream.
@@ -41,7 +42,7 @@ _EVENT_ENDINGS = (b"\n\n", b"\n\r\n")
 """Chunk endings that always close an event, whatever came before (the fast path's test)."""
 
 
-class EventTooLargeError(Exception):
+class EventTooLargeError(UpstreamError):
     """The tier sent more than MAX_EVENT_BYTES without ending an event: the stream is broken."""
 
 
