@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from tiergate_sim._errors import SimRequestError, bad_request
 from tiergate_sim._shape import CHAT_FIELDS, TEXT_FIELDS, Shape, chat_shape, text_shape
-from tiergate_sim._textgen import chat_prompt_tokens, completion_prompt_sizes
+from tiergate_sim._textgen import chat_prefix_text, chat_prompt_tokens, completion_prefix, completion_prompt_sizes
 from tiergate_sim.knobs import Knobs, SimConfig
 
 MAX_CHOICES: Final = 128
@@ -42,6 +42,8 @@ class Plan:
     include_usage: bool
     shape: Shape | None = None
     """Tool call, JSON content or logprobs; None for a plain answer (the fast path)."""
+    prefix: str | tuple[int, ...] | None = None
+    """The prompt as the prefix cache reads it (text or token ids); None unless prefix caching is on."""
 
 
 def _model(body: dict[str, Any], config: SimConfig) -> str:
@@ -138,7 +140,8 @@ def plan_chat(body: object, config: SimConfig, knobs: Knobs) -> Plan:
     stream, include_usage = _streaming(request)
     shape = None if CHAT_FIELDS.isdisjoint(request) else chat_shape(request, messages, knobs.output_tokens)
     tokens, finish = _length(request, knobs, prompt_tokens, "messages", shape)
-    return Plan(Kind.CHAT, model, prompt_tokens, choices, tokens, finish, stream, include_usage, shape)
+    prefix = chat_prefix_text(messages) if config.engine.enable_prefix_caching else None
+    return Plan(Kind.CHAT, model, prompt_tokens, choices, tokens, finish, stream, include_usage, shape, prefix)
 
 
 def plan_text(body: object, config: SimConfig, knobs: Knobs) -> Plan:
@@ -162,4 +165,5 @@ def plan_text(body: object, config: SimConfig, knobs: Knobs) -> Plan:
     stream, include_usage = _streaming(request)
     shape = None if TEXT_FIELDS.isdisjoint(request) else text_shape(request)
     tokens, finish = _length(request, knobs, max(sizes), "prompt", shape)
-    return Plan(Kind.TEXT, model, sum(sizes), choices, tokens, finish, stream, include_usage, shape)
+    prefix = completion_prefix(request["prompt"]) if config.engine.enable_prefix_caching else None
+    return Plan(Kind.TEXT, model, sum(sizes), choices, tokens, finish, stream, include_usage, shape, prefix)

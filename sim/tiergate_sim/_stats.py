@@ -1,4 +1,4 @@
-"""What the simulator has seen: counts by outcome and the last requests, for `/sim/stats`.
+"""What the simulator has seen: counts by outcome and the last requests, for `/sim/stats` and `/metrics`.
 
 Recording keeps references to the raw header list and the parsed body; they are turned
 into JSON only when someone asks, so the request path pays for a deque append.
@@ -78,23 +78,3 @@ class Stats:
         self.requests = 0
         self.outcomes.clear()
         self.recent.clear()
-
-    def prometheus(self, model: str) -> bytes:
-        """A minimal Prometheus text exposition, with vLLM's load gauges for scrapers."""
-        label = model.replace("\\", "\\\\").replace('"', '\\"')
-        lines = [
-            "# HELP tiergate_sim_requests_total Completion requests by outcome.",
-            "# TYPE tiergate_sim_requests_total counter",
-            *(
-                f'tiergate_sim_requests_total{{outcome="{outcome.value}"}} {self.outcomes[outcome]}'
-                for outcome in Outcome
-            ),
-            "# HELP vllm:num_requests_running Requests being answered.",
-            "# TYPE vllm:num_requests_running gauge",
-            f'vllm:num_requests_running{{model_name="{label}"}} {self.in_flight}',
-            "# HELP vllm:num_requests_waiting Requests queued (always 0 here).",
-            "# TYPE vllm:num_requests_waiting gauge",
-            f'vllm:num_requests_waiting{{model_name="{label}"}} 0',
-            "",
-        ]
-        return "\n".join(lines).encode()

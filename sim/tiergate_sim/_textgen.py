@@ -1,4 +1,5 @@
-"""Fake tokens: a fixed text cycled word by word, and prompt sizes guessed from characters.
+"""Fake tokens: a fixed text cycled word by word; prompt sizes guessed from characters, and
+the prompt text the prefix cache cuts into blocks.
 
 The answer never depends on the prompt, so every piece is built once: the plain text of
 each length (cached) and the JSON encoding of each word (for stream chunk templates).
@@ -84,3 +85,39 @@ def completion_prompt_sizes(prompt: Any) -> list[int] | None:
     if all(isinstance(item, list) and item for item in prompt):
         return [len(item) for item in prompt]
     return None
+
+
+_PART_SEPARATOR: Final = "\x1f"
+
+
+def chat_prefix_text(messages: Iterable[Any]) -> str:
+    """The text a chat prompt's prefix-cache blocks are cut from: roles and contents in order.
+
+    The same text as the gateway's prefix scorer hashes (roles, string contents and text parts,
+    joined by U+001F), so a block boundary there is one here too. Like a chat template, the
+    roles make "system: X" and "user: X" different prompts.
+    """
+    parts: list[str] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        parts.append(role if isinstance(role, str) else "")
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return _PART_SEPARATOR.join(parts)
+
+
+def completion_prefix(prompt: Any) -> str | tuple[int, ...]:
+    """A completions prompt as the prefix cache reads it: its text (several joined by newlines),
+    or its token ids (several lists one after the other). `prompt` has been checked before."""
+    if isinstance(prompt, str):
+        return prompt
+    if all(isinstance(item, str) for item in prompt):
+        return "\n".join(prompt)
+    if all(isinstance(item, int) for item in prompt):
+        return tuple(prompt)
+    return tuple(token for item in prompt for token in item)

@@ -11,6 +11,11 @@ Endpoints:
 
 Per-request overrides for tests: `x-sim-fault: error|rate-limit|hang|drop|none` and
 `x-sim-status: <400-599>`; they win over the knobs' random draws.
+
+A request that gets an answer (not a fault) goes through the `Engine`: it may wait for a slot
+and KV-cache room, then its first token comes after `ttft_ms` plus the prefill of its prompt
+tokens not found in the prefix cache (`prefill_tokens_per_second`), and the rest at
+`tokens_per_second`; when it ends, or its client leaves, its slot and blocks are freed.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from typing import Any, Final
 
 import orjson
 
+from tiergate_sim._engine import Engine, Sequence
 from tiergate_sim._errors import SimRequestError
 from tiergate_sim._faults import FAULT_BY_NAME, Fault, draw_fault
+from tiergate_sim._metrics import exposition
 from tiergate_sim._requests import Plan, plan_chat, plan_text
 from tiergate_sim._shaped_wire import ShapedFrames, shaped_body
 from tiergate_sim._stats import Outcome, SeenRequest, Stats
@@ -61,12 +68,13 @@ _SERVER_ERROR_MESSAGE: Final = "The server had an error while processing your re
 
 
 class SimApp:
-    """One simulated upstream: its identity, its current knobs, and what it has seen."""
+    """One simulated upstream: its identity, its current knobs, its engine, and what it has seen."""
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.knobs = config.knobs
         self.stats = Stats()
+        self.engine = Engine(config.engine)
         self._rng = random.Random(config.knobs.seed)
         self._serial_prefix = secrets.token_hex(6)
         self._serials = itertools.count(1)
@@ -127,6 +135,7 @@ class SimApp:
         knobs = self.knobs
         try:
             plan, forced_status, fault = await self._admit(scope, receive, knobs, planner)
+            sequence = self.engine.sequence(plan.prompt_tokens, plan.choices * plan.completion_tokens, plan.prefix)
         except SimRequestError as exc:
             await _send_request_error(send, exc)
             return _OUTCOME_BY_STATUS.get(exc.status, Outcome.BAD_REQUEST)
@@ -143,12 +152,28 @@ class SimApp:
             case Fault.HANG:
                 await _wait_disconnect(receive)
                 return Outcome.HUNG
-        drop = fault is Fault.DROP
+        client = _Client(receive)
+        try:
+            return await self._generate(send, client, knobs, plan, sequence, drop=fault is Fault.DROP)
+        finally:
+            self.engine.leave(sequence)
+            client.close()
+
+    async def _generate(
+        self, send: Send, client: _Client, knobs: Knobs, plan: Plan, sequence: Sequence, *, drop: bool
+    ) -> Outcome:
+        """Wait for the engine to run the sequence, then answer as the knobs pace it."""
+        admitted = self.engine.submit(sequence)
+        if admitted is not None and await client.left_before(admitted):
+            return Outcome.CLIENT_GONE
+        first_token_delay = knobs.ttft_ms / 1000
+        if knobs.prefill_tokens_per_second > 0:
+            first_token_delay += sequence.uncached_tokens / knobs.prefill_tokens_per_second
         answer_id = response_id(plan, f"{self._serial_prefix}{next(self._serials):08x}")
         created = int(time.time())
         if plan.stream:
-            return await _stream(send, receive, knobs, plan, answer_id, created, drop=drop)
-        return await _respond(send, receive, knobs, plan, answer_id, created, drop=drop)
+            return await _stream(send, client, knobs, plan, first_token_delay, answer_id, created, drop=drop)
+        return await _respond(send, client, knobs, plan, first_token_delay, answer_id, created, drop=drop)
 
     async def _admit(
         self, scope: Scope, receive: Receive, knobs: Knobs, planner: Planner
@@ -199,7 +224,7 @@ class SimApp:
         await _send_bytes(send, 200, b"", content_type=None)
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = self.stats.prometheus(self.config.listed_names[0])
+        body = exposition(self.config.listed_names[0], self.stats, self.engine)
         await _send_bytes(send, 200, body, content_type=_PROMETHEUS)
 
     # -- admin -------------------------------------------------------------------------
@@ -210,6 +235,7 @@ class SimApp:
             {
                 "model": config.model,
                 "served_model_names": list(config.listed_names),
+                **config.engine.to_public(),
                 **self.knobs.to_public(),
             }
         )
@@ -236,12 +262,16 @@ class SimApp:
         self.set_knobs(self.config.knobs, reseed=True)
         await _send_bytes(send, 200, self._config_document())
 
+    def _stats_document(self) -> bytes:
+        return orjson.dumps({**self.stats.to_public(), "engine": self.engine.to_public()})
+
     async def _get_stats(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _send_bytes(send, 200, orjson.dumps(self.stats.to_public()))
+        await _send_bytes(send, 200, self._stats_document())
 
     async def _reset_stats(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.stats.reset()
-        await _send_bytes(send, 200, orjson.dumps(self.stats.to_public()))
+        self.engine.reset_counters()
+        await _send_bytes(send, 200, self._stats_document())
 
 
 def create_app(config: SimConfig) -> SimApp:
@@ -252,14 +282,48 @@ def create_app(config: SimConfig) -> SimApp:
 # -- answering -------------------------------------------------------------------------
 
 
+class _Client:
+    """Notices the client leaving. The watch starts on first need: an unpaced answer never pays for it."""
+
+    __slots__ = ("_receive", "_watcher")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._watcher: asyncio.Future[None] | None = None
+
+    def watch(self) -> asyncio.Future[None]:
+        """Start watching, if not yet: a disconnect is noticed even between pauses too short to wait."""
+        if self._watcher is None:
+            self._watcher = asyncio.ensure_future(_wait_disconnect(self._receive))
+        return self._watcher
+
+    async def left_within(self, seconds: float) -> bool:
+        """Wait up to `seconds`; True if the client has disconnected (meanwhile or before)."""
+        if seconds <= 0:
+            return self._watcher is not None and self._watcher.done()
+        watcher = self.watch()
+        if not watcher.done():
+            await asyncio.wait((watcher,), timeout=seconds)
+        return watcher.done()
+
+    async def left_before(self, event: asyncio.Future[None]) -> bool:
+        """Wait for `event`; True if the client disconnected first."""
+        watcher = self.watch()
+        await asyncio.wait((event, watcher), return_when=asyncio.FIRST_COMPLETED)
+        return not event.done()
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+
 async def _respond(
-    send: Send, receive: Receive, knobs: Knobs, plan: Plan, answer_id: str, created: int, *, drop: bool
+    send: Send, client: _Client, knobs: Knobs, plan: Plan, delay: float, answer_id: str, created: int, *, drop: bool
 ) -> Outcome:
-    """A whole answer after ttft plus the tokens' time (or half of it, when dropping)."""
-    delay = knobs.ttft_ms / 1000
+    """A whole answer after the first token's delay plus the other tokens' time (or half of it, when dropping)."""
     if knobs.tokens_per_second > 0:
         delay += plan.completion_tokens / knobs.tokens_per_second
-    if delay > 0 and await _client_left_within(delay, receive):
+    if delay > 0 and await client.left_within(delay):
         return Outcome.CLIENT_GONE
     body = completion_body(plan, answer_id, created) if plan.shape is None else shaped_body(plan, answer_id, created)
     if not drop:
@@ -272,58 +336,37 @@ async def _respond(
 
 
 async def _stream(
-    send: Send, receive: Receive, knobs: Knobs, plan: Plan, answer_id: str, created: int, *, drop: bool
+    send: Send, client: _Client, knobs: Knobs, plan: Plan, delay: float, answer_id: str, created: int, *, drop: bool
 ) -> Outcome:
-    """SSE chunks paced by the knobs (cut after half the tokens, when dropping)."""
+    """SSE chunks: the first after `delay`, the rest paced by the knobs (cut after half the tokens, when dropping)."""
     frames = StreamFrames(plan, answer_id, created) if plan.shape is None else ShapedFrames(plan, answer_id, created)
     tokens = plan.completion_tokens
     last = max(1, tokens // 2) if drop else tokens
-    paced = knobs.tokens_per_second > 0
-    watcher = asyncio.ensure_future(_wait_disconnect(receive)) if paced or knobs.ttft_ms > 0 else None
-    try:
-        if watcher is not None and await _paused(knobs.ttft_ms / 1000, watcher):
-            return Outcome.CLIENT_GONE
-        await send({"type": "http.response.start", "status": 200, "headers": list(_SSE_HEADERS)})
-        if not paced:
-            # No time between tokens: one write carries every event (far fewer syscalls);
-            # set tokens_per_second to get one write per token.
-            body = b"".join((frames.opening(), *map(frames.token, range(last))))
-            if drop:
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-                return Outcome.DROPPED  # return without finishing: the server closes the connection
-            await send({"type": "http.response.body", "body": body + frames.closing(), "more_body": False})
-            return Outcome.OK
-        loop = asyncio.get_running_loop()
-        first_token_at = loop.time()
-        await send({"type": "http.response.body", "body": frames.opening() + frames.token(0), "more_body": True})
-        for index in range(1, last):
-            if watcher is not None:
-                due = first_token_at + index / knobs.tokens_per_second
-                if await _paused(due - loop.time(), watcher):
-                    return Outcome.CLIENT_GONE
-            await send({"type": "http.response.body", "body": frames.token(index), "more_body": True})
+    if delay > 0 and await client.left_within(delay):
+        return Outcome.CLIENT_GONE
+    await send({"type": "http.response.start", "status": 200, "headers": list(_SSE_HEADERS)})
+    if knobs.tokens_per_second <= 0:
+        # No time between tokens: one write carries every event (far fewer syscalls);
+        # set tokens_per_second to get one write per token.
+        body = b"".join((frames.opening(), *map(frames.token, range(last))))
         if drop:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
             return Outcome.DROPPED  # return without finishing: the server closes the connection
-        await send({"type": "http.response.body", "body": frames.closing(), "more_body": False})
+        await send({"type": "http.response.body", "body": body + frames.closing(), "more_body": False})
         return Outcome.OK
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-
-
-async def _paused(seconds: float, watcher: asyncio.Future[None]) -> bool:
-    """Wait up to `seconds`; True if the client disconnected meanwhile."""
-    if seconds > 0 and not watcher.done():
-        await asyncio.wait((watcher,), timeout=seconds)
-    return watcher.done()
-
-
-async def _client_left_within(seconds: float, receive: Receive) -> bool:
-    watcher = asyncio.ensure_future(_wait_disconnect(receive))
-    try:
-        return await _paused(seconds, watcher)
-    finally:
-        watcher.cancel()
+    loop = asyncio.get_running_loop()
+    first_token_at = loop.time()
+    interval = 1 / knobs.tokens_per_second
+    client.watch()
+    await send({"type": "http.response.body", "body": frames.opening() + frames.token(0), "more_body": True})
+    for index in range(1, last):
+        if await client.left_within(first_token_at + index * interval - loop.time()):
+            return Outcome.CLIENT_GONE
+        await send({"type": "http.response.body", "body": frames.token(index), "more_body": True})
+    if drop:
+        return Outcome.DROPPED  # return without finishing: the server closes the connection
+    await send({"type": "http.response.body", "body": frames.closing(), "more_body": False})
+    return Outcome.OK
 
 
 async def _wait_disconnect(receive: Receive) -> None:

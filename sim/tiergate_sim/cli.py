@@ -4,9 +4,12 @@ The flags are a superset of vLLM's common ones so that the simulator can run in 
 the vLLM image with the same container args. vLLM flags that mean nothing here are
 accepted and ignored (`--tensor-parallel-size`, `--gpu-memory-utilization`, `--dtype`,
 `--quantization`, `--otlp-traces-endpoint`, `--trust-remote-code`, `--download-dir`,
-`--enforce-eager`), as is any other `--flag [value]` (a ModelTier's `extraArgs`);
-`--max-model-len` is honoured as the context limit, as vLLM does. Importing this module
-costs only argparse; the server's dependencies load when `run` starts it.
+`--enforce-eager`, `--max-num-batched-tokens`), as is any other `--flag [value]` (a
+ModelTier's `extraArgs`). Those that shape serving take effect as in vLLM: `--max-model-len`
+(the context limit), `--max-num-seqs`, `--enable-prefix-caching`, `--block-size` and
+`--num-gpu-blocks-override` (the scheduler and the KV cache). As with vLLM, a flag may be
+spelt with underscores (`--max_num_seqs=8`). Importing this module costs only argparse; the
+server's dependencies load when `run` starts it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from tiergate_api.constants import VLLM_PORT
-from tiergate_sim.knobs import KnobError, Knobs, SimConfig, check_knob
+from tiergate_sim.knobs import DEFAULT_KV_CACHE_TOKENS, EngineConfig, KnobError, Knobs, SimConfig, check_knob
 
 if TYPE_CHECKING:
     _SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -27,6 +30,7 @@ else:
 
 DEFAULT_HOST = "127.0.0.1"
 _DEFAULTS = Knobs()
+_ENGINE = EngineConfig()
 _DESCRIPTION = (
     "Serve a simulated OpenAI-compatible model (chat and text completions, streaming, "
     "/v1/models, /health, /metrics) with configurable latency and faults, plus an admin "
@@ -42,15 +46,17 @@ _EPILOG = (
 class _VllmStyleParser(argparse.ArgumentParser):
     """Parses like vLLM's server, which the simulator stands in for.
 
-    Unknown flags are filed under `ignored_args` instead of failing, and the model may come
+    Unknown flags are filed under `ignored_args` instead of failing, the model may come
     as a leading word (`vllm serve MODEL` style, an optional `serve` skipped) when
-    `--model` is absent.
+    `--model` is absent, and underscores in a flag's name read as dashes.
     """
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
-        parsed, unknown = super().parse_known_args(args, namespace)
+        if args is None:
+            args = sys.argv[1:]
+        parsed, unknown = super().parse_known_args([_dashed(arg) for arg in args], namespace)
         if parsed.model is None:
             words = list(itertools.takewhile(lambda arg: not arg.startswith("-"), unknown[:2]))
             if words[:1] == ["serve"]:
@@ -61,6 +67,14 @@ class _VllmStyleParser(argparse.ArgumentParser):
             del unknown[: unknown.index(words[0]) + 1]
         parsed.ignored_args = [*getattr(parsed, "ignored_args", []), *unknown]
         return parsed, []
+
+
+def _dashed(arg: str) -> str:
+    """`--max_num_seqs=8` as `--max-num-seqs=8`: vLLM's parser takes either spelling."""
+    if not arg.startswith("--"):
+        return arg
+    name, equals, value = arg.partition("=")
+    return name.replace("_", "-") + equals + value
 
 
 def _knob(name: str, parse: Callable[[str], float | int]) -> Callable[[str], float | int]:
@@ -109,6 +123,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     serving.add_argument("--seed", metavar="N", type=int, help="seed of the fault draws, for reproducible runs")
 
+    engine = parser.add_argument_group("scheduling and KV cache (vLLM-compatible)")
+    engine.add_argument(
+        "--max-num-seqs",
+        metavar="N",
+        type=_knob("max_num_seqs", int),
+        help="sequences answered at once; the rest wait in a FIFO queue (default: no limit)",
+    )
+    engine.add_argument(
+        "--enable-prefix-caching",
+        action=argparse.BooleanOptionalAction,
+        default=_ENGINE.enable_prefix_caching,
+        help="reuse the KV blocks of prompt prefixes seen before: cached tokens skip the prefill (default: off)",
+    )
+    engine.add_argument(
+        "--block-size",
+        metavar="TOKENS",
+        type=_knob("block_size", int),
+        default=_ENGINE.block_size,
+        help="tokens per KV-cache block (default: %(default)s)",
+    )
+    engine.add_argument(
+        "--num-gpu-blocks-override",
+        metavar="N",
+        type=_knob("num_gpu_blocks_override", int),
+        help=(
+            "KV-cache capacity in blocks; requests wait for room, idle cached blocks are evicted "
+            f"least recently used first (default: {DEFAULT_KV_CACHE_TOKENS} tokens' worth)"
+        ),
+    )
+
     timing = parser.add_argument_group("answers and timing")
     timing.add_argument(
         "--ttft-ms",
@@ -123,6 +167,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_knob("tokens_per_second", float),
         default=_DEFAULTS.tokens_per_second,
         help="pace of the following tokens; 0 = unpaced (default: %(default)s)",
+    )
+    timing.add_argument(
+        "--prefill-tokens-per-second",
+        metavar="N",
+        type=_knob("prefill_tokens_per_second", float),
+        default=_DEFAULTS.prefill_tokens_per_second,
+        help="prefill speed: prompt tokens not in the prefix cache add to the first token's delay; "
+        "0 = instant (default: %(default)s)",
     )
     timing.add_argument(
         "--output-tokens",
@@ -181,6 +233,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--quantization",
         "--otlp-traces-endpoint",
         "--download-dir",
+        "--max-num-batched-tokens",
     ):
         ignored.add_argument(flag, metavar="VALUE", help="ignored")
     for flag in ("--trust-remote-code", "--enforce-eager"):
@@ -217,6 +270,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     knobs = Knobs(
         ttft_ms=float(args.ttft_ms),
         tokens_per_second=float(args.tokens_per_second),
+        prefill_tokens_per_second=float(args.prefill_tokens_per_second),
         output_tokens=args.output_tokens,
         error_rate=float(args.error_rate),
         rate_limit_rate=float(args.rate_limit_rate),
@@ -227,8 +281,14 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         api_key=args.api_key or None,
         seed=args.seed,
     )
+    engine = EngineConfig(
+        max_num_seqs=args.max_num_seqs,
+        enable_prefix_caching=args.enable_prefix_caching,
+        block_size=args.block_size,
+        num_gpu_blocks_override=args.num_gpu_blocks_override,
+    )
     names = tuple(dict.fromkeys(args.served_model_name))
-    return SimConfig(model=args.model, served_model_names=names, knobs=knobs)
+    return SimConfig(model=args.model, served_model_names=names, knobs=knobs, engine=engine)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
-"""The simulator's settings: who it pretends to be and the knobs that shape its answers.
+"""The simulator's settings: who it pretends to be, its engine, and the knobs that shape its answers.
 
-`SimConfig` is fixed at start; `Knobs` can be swapped at run time through `PUT /sim/config`,
-so both are frozen and an update builds a new `Knobs` (readers take one reference per
-request and see a consistent set). Plain dataclasses rather than pydantic-settings: the
+`SimConfig` (with its `EngineConfig`: vLLM's scheduling and KV-cache flags) is fixed at
+start; `Knobs` can be swapped at run time through `PUT /sim/config`, so both are frozen and
+an update builds a new `Knobs` (readers take one reference per request and see a
+consistent set). Plain dataclasses rather than pydantic-settings: the
 simulator reads its flags once from argparse and validates run-time patches by hand, and
 nothing here may cost anything on the request path.
 """
@@ -33,6 +34,9 @@ class Knobs:
     """Delay before the first token (the whole answer waits for it when not streaming)."""
     tokens_per_second: float = 0.0
     """Pace of the tokens after the first; 0 means as fast as possible."""
+    prefill_tokens_per_second: float = 0.0
+    """Prefill speed: the prompt tokens not found in the prefix cache add their share of
+    this to the time to first token; 0 means prefill is instant."""
     output_tokens: int = 16
     """Length of every answer, cut shorter by the request's max_tokens."""
     error_rate: float = 0.0
@@ -65,6 +69,37 @@ class Knobs:
         return data
 
 
+DEFAULT_BLOCK_SIZE: Final = 16
+DEFAULT_KV_CACHE_TOKENS: Final = 1 << 20
+"""KV-cache capacity in tokens without `--num-gpu-blocks-override` (a small model on a large GPU
+holds about this much): large enough that only the flag makes the cache a constraint."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """vLLM's scheduling and KV-cache flags, fixed at start (see docs/simulator.md)."""
+
+    max_num_seqs: int | None = None
+    """Sequences answered at once (`--max-num-seqs`); the rest wait in FIFO order. None: no limit."""
+    enable_prefix_caching: bool = False
+    """Reuse the KV blocks of earlier prompts' common prefixes (`--enable-prefix-caching`)."""
+    block_size: int = DEFAULT_BLOCK_SIZE
+    """Tokens per KV-cache block (`--block-size`)."""
+    num_gpu_blocks_override: int | None = None
+    """KV-cache capacity in blocks (`--num-gpu-blocks-override`); None: `DEFAULT_KV_CACHE_TOKENS` worth."""
+
+    @property
+    def num_gpu_blocks(self) -> int:
+        """The KV-cache capacity in blocks."""
+        if self.num_gpu_blocks_override is not None:
+            return self.num_gpu_blocks_override
+        return max(1, DEFAULT_KV_CACHE_TOKENS // self.block_size)
+
+    def to_public(self) -> dict[str, Any]:
+        """The engine settings as `GET /sim/config` shows them (read-only there)."""
+        return {**dataclasses.asdict(self), "num_gpu_blocks": self.num_gpu_blocks}
+
+
 @dataclass(frozen=True, slots=True)
 class SimConfig:
     """The simulator's identity (fixed) and its starting knobs."""
@@ -74,6 +109,7 @@ class SimConfig:
     served_model_names: tuple[str, ...] = ()
     """vLLM's --served-model-name: the names /v1/models lists; empty means [model]."""
     knobs: Knobs = field(default_factory=Knobs)
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     @property
     def listed_names(self) -> tuple[str, ...]:
@@ -101,6 +137,7 @@ class _Kind(StrEnum):
 _KNOB_KINDS: Final[Mapping[str, _Kind]] = {
     "ttft_ms": _Kind.DURATION,
     "tokens_per_second": _Kind.DURATION,
+    "prefill_tokens_per_second": _Kind.DURATION,
     "output_tokens": _Kind.COUNT,
     "error_rate": _Kind.RATE,
     "rate_limit_rate": _Kind.RATE,
@@ -111,7 +148,23 @@ _KNOB_KINDS: Final[Mapping[str, _Kind]] = {
     "api_key": _Kind.OPTIONAL_TEXT,
     "seed": _Kind.OPTIONAL_INT,
 }
-READ_ONLY: Final = frozenset({"model", "served_model_names"})
+_ENGINE_KINDS: Final[Mapping[str, _Kind]] = {
+    "max_num_seqs": _Kind.COUNT,
+    "block_size": _Kind.COUNT,
+    "num_gpu_blocks_override": _Kind.COUNT,
+}
+_KINDS: Final[Mapping[str, _Kind]] = {**_KNOB_KINDS, **_ENGINE_KINDS}
+READ_ONLY: Final = frozenset(
+    {
+        "model",
+        "served_model_names",
+        "max_num_seqs",
+        "enable_prefix_caching",
+        "block_size",
+        "num_gpu_blocks_override",
+        "num_gpu_blocks",
+    }
+)
 
 
 def _valid(kind: _Kind, value: object) -> bool:
@@ -136,8 +189,8 @@ def _valid(kind: _Kind, value: object) -> bool:
 
 
 def check_knob(name: str, value: object) -> None:
-    """Raise `KnobError` unless `value` is acceptable for the knob `name`."""
-    kind = _KNOB_KINDS[name]
+    """Raise `KnobError` unless `value` is acceptable for the knob (or numeric engine flag) `name`."""
+    kind = _KINDS[name]
     if not _valid(kind, value):
         raise KnobError(f"{name} must be {kind}, got {value!r}", name)
 

@@ -59,6 +59,9 @@ def test_delete_config_restores_the_start_up_knobs(http: httpx.Client, names: Si
         ({"ttft_ms": -1}, "ttft_ms"),
         ({"no_such_knob": 1}, "no_such_knob"),
         ({"model": "other"}, "model"),
+        ({"max_num_seqs": 4}, "max_num_seqs"),
+        ({"enable-prefix-caching": True}, "enable_prefix_caching"),
+        ({"prefill_tokens_per_second": -5}, "prefill_tokens_per_second"),
     ],
 )
 def test_bad_knob_updates_are_refused_whole(http: httpx.Client, patch: dict[str, object], param: str) -> None:
@@ -109,6 +112,7 @@ def test_stats_count_outcomes_and_reset(http: httpx.Client, chat_body: ChatBody)
     assert cleared["requests"] == 0
     assert cleared["last_request"] is None
     assert set(cleared["outcomes"].values()) == {0}
+    assert (cleared["engine"]["running"], cleared["engine"]["prefix_cache_queries"]) == (0, 0)
 
 
 def test_api_key_is_required_once_set(sim: SimProcess, http: httpx.Client, names: SimNames) -> None:

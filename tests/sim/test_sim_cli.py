@@ -12,6 +12,7 @@ import httpx
 import openai
 
 from tiergate_sim import cli
+from tiergate_sim.knobs import EngineConfig
 from tiergate_sim.process import SimProcess
 
 type Spawn = Callable[..., SimProcess]
@@ -25,6 +26,10 @@ VLLM_STYLE = (
     "--dtype", "auto",
     "--trust-remote-code",
     "--enforce-eager",
+    "--max-num-seqs=16",
+    "--enable-prefix-caching",
+    "--block_size", "32",
+    "--max-num-batched-tokens", "8192",
     "--some-unknown-flag", "x",
     "--another-unknown-switch",
     "--yet-another=value",
@@ -76,7 +81,10 @@ def test_start_up_knobs_show_in_the_config(spawn: Spawn) -> None:
 def test_help_lists_the_flags() -> None:
     result = run_module("--help")
     assert result.returncode == 0
-    for flag in ("--served-model-name", "--ttft-ms", "--drop-stream-rate", "--tensor-parallel-size"):
+    for flag in (
+        "--served-model-name", "--ttft-ms", "--drop-stream-rate", "--tensor-parallel-size", "--max-num-seqs",
+        "--enable-prefix-caching", "--block-size", "--num-gpu-blocks-override", "--prefill-tokens-per-second",
+    ):  # fmt: skip
         assert flag in result.stdout
 
 
@@ -116,6 +124,7 @@ def test_register_adds_a_tolerant_sim_subcommand() -> None:
     assert config.model == "Qwen/Qwen2.5-1.5B-Instruct"
     assert config.served_model_names == ("qwen-1-5b",)
     assert config.knobs.max_model_len == 8192
+    assert config.engine == EngineConfig(max_num_seqs=16, enable_prefix_caching=True, block_size=32)
 
 
 def test_non_finite_numbers_are_usage_errors() -> None:
@@ -129,3 +138,35 @@ def test_model_may_lead_as_in_vllm_serve(spawn: Spawn) -> None:
     assert httpx.get(f"{sim.url}/sim/config", timeout=10).json()["model"] == "Qwen/Qwen2.5-0.5B-Instruct"
     args = cli.build_parser().parse_args(["m1", "--unknown", "v"])
     assert (args.model, args.ignored_args) == ("m1", ["--unknown", "v"])
+
+
+def test_engine_flags_parse_as_vllms_do() -> None:
+    parse = cli.build_parser().parse_args
+    engine = cli.config_from_args(
+        parse(["m", "--max_num_seqs=8", "--enable-prefix-caching", "--num-gpu-blocks-override=100"])
+    ).engine
+    assert engine == EngineConfig(max_num_seqs=8, enable_prefix_caching=True, num_gpu_blocks_override=100)
+    assert engine.num_gpu_blocks == 100
+    switched_off = cli.config_from_args(parse(["m", "--enable-prefix-caching", "--no-enable-prefix-caching"]))
+    assert switched_off.engine.enable_prefix_caching is False
+    assert cli.config_from_args(parse(["m"])).engine == EngineConfig()
+
+
+def test_engine_flags_show_in_the_config_and_the_metrics(spawn: Spawn) -> None:
+    sim = spawn(
+        "--model", "m", "--max-num-seqs", "3", "--enable-prefix-caching", "--block-size=8",
+        "--num-gpu-blocks-override", "500", "--prefill-tokens-per-second", "1e4",
+    )  # fmt: skip
+    config = httpx.get(f"{sim.url}/sim/config", timeout=10).json()
+    assert (config["max_num_seqs"], config["enable_prefix_caching"], config["block_size"]) == (3, True, 8)
+    assert (config["num_gpu_blocks_override"], config["num_gpu_blocks"]) == (500, 500)
+    assert config["prefill_tokens_per_second"] == 10_000
+    metrics = httpx.get(f"{sim.url}/metrics", timeout=10).text
+    assert 'block_size="8",enable_prefix_caching="True",engine="0",num_gpu_blocks="500"' in metrics
+
+
+def test_bad_engine_flags_are_usage_errors() -> None:
+    for flag, value in (("--max-num-seqs", "0"), ("--block-size", "x"), ("--num-gpu-blocks-override", "-1")):
+        result = run_module("--model", "m", flag, value)
+        assert result.returncode == 2, flag
+        assert flag in result.stderr

@@ -37,6 +37,16 @@ def test_ttft_delays_the_first_streamed_token(http: httpx.Client, chat_body: Cha
     assert rest[-2:] == ["data: [DONE]", ""] or rest[-1] == "data: [DONE]"
 
 
+def test_prefill_adds_the_prompt_tokens_time_to_ttft(http: httpx.Client, chat_body: ChatBody) -> None:
+    http.put("/sim/config", json={"ttft_ms": 100, "prefill_tokens_per_second": 2000}).raise_for_status()
+    long_prompt = {"messages": [{"role": "user", "content": "z" * 1600}]}  # 400 tokens: 0.2 s
+    started = time.monotonic()
+    with http.stream("POST", "/v1/chat/completions", json=chat_body(stream=True, **long_prompt)) as response:
+        next(line for line in response.iter_lines() if '"content":"The"' in line)
+        first_token_after = time.monotonic() - started
+    assert first_token_after >= 0.1 + 0.2
+
+
 def test_tokens_per_second_paces_the_stream(http: httpx.Client, chat_body: ChatBody) -> None:
     http.put("/sim/config", json={"tokens_per_second": 50}).raise_for_status()
     arrivals: list[float] = []

@@ -165,4 +165,4 @@ def test_metrics_count_outcomes(http: httpx.Client, chat_body: ChatBody) -> None
     text = http.get("/metrics").text
     assert 'tiergate_sim_requests_total{outcome="ok"} 1' in text
     assert 'tiergate_sim_requests_total{outcome="error"} 1' in text
-    assert 'vllm:num_requests_running{model_name="sim-small"} 0' in text
+    assert 'vllm:num_requests_running{engine="0",model_name="sim-small"} 0.0' in text
