@@ -22,7 +22,14 @@ from enum import StrEnum
 import orjson
 from opentelemetry import trace
 
-from tiergate_api.constants import HEADER_ATTEMPTS, HEADER_FALLBACK_REASON, HEADER_POLICY, HEADER_TASK, HEADER_TIER
+from tiergate_api.constants import (
+    HEADER_ATTEMPTS,
+    HEADER_FALLBACK_REASON,
+    HEADER_POLICY,
+    HEADER_REPLICA,
+    HEADER_TASK,
+    HEADER_TIER,
+)
 from tiergate_api.enums import RetryOn
 from tiergate_gateway.core.decision import Decision, decide
 from tiergate_gateway.core.errors import (
@@ -39,10 +46,12 @@ from tiergate_gateway.core.protocol import ParsedRequest, sse_error_event, tier_
 from tiergate_gateway.core.registry import Snapshot
 from tiergate_gateway.core.routing import Note, Plan, Role, SkipReason, Step, retry_after_header
 from tiergate_gateway.core.views import TierView
+from tiergate_gateway.dispatch.replica_tries import Chosen, ReplicaTries
 from tiergate_gateway.runtime.attempt import Attempt, admit, refusal
 from tiergate_gateway.runtime.budget import SpendBook, utc_day
 from tiergate_gateway.runtime.health import BlockReason, CircuitState, HealthBook
 from tiergate_gateway.runtime.limits import LimitReason, Limits
+from tiergate_gateway.runtime.replicas import ReplicaBook, ReplicaPool, ReplicaReason
 from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.runtime.state import LocalState
 from tiergate_gateway.telemetry import metrics, observe
@@ -72,7 +81,7 @@ class DeadlineReason(StrEnum):
     """The tier's expected latency does not fit the time left (keeping the Local last resort's)."""
 
 
-PassReason = BlockReason | LimitReason | DeadlineReason
+PassReason = BlockReason | LimitReason | DeadlineReason | ReplicaReason
 """Why a planned tier was passed over at attempt time."""
 
 
@@ -140,8 +149,11 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
         max_response_bytes: int = 64 * 1024 * 1024,
+        replicas: ReplicaBook | None = None,
+        replica_tries: int = 2,
     ) -> None:
         self.store = store
+        self.replicas = ReplicaTries(replicas, max_tries=replica_tries, clock=clock)
         self.transport = transport
         self.health = health or HealthBook()
         self.limits = limits or Limits()
@@ -206,6 +218,9 @@ class Dispatcher:
             tier = step.tier
             now = self.clock()
             skip = self._skip_reason(plan, index, now, deadline)
+            pool = self.replicas.pool_of(tier)
+            if skip is None and pool is not None and not pool.replicas:
+                skip = ReplicaReason.NONE_READY
             attempt = None if skip is not None else await admit(self.state, tier, tokens, now)
             if attempt is None:
                 skip = skip or LimitReason.RATE_LIMITED
@@ -218,7 +233,7 @@ class Dispatcher:
                 capped = max(0.001, min(limit.seconds, left - self._reserve(plan, index)))
                 limit = _AttemptLimit(capped, caller_bound=capped < limit.seconds, deadline_left=left)
             trail.attempts += 1
-            answer = await self._attempt(attempt, parsed, decision, step, trail, limit, extra_headers)
+            answer = await self._attempt(attempt, pool, parsed, decision, step, trail, limit, extra_headers)
             if answer is not None:
                 observe.record_fallbacks(trail.reasons, tier.name)
                 return answer
@@ -230,6 +245,7 @@ class Dispatcher:
     async def _attempt(
         self,
         attempt: Attempt,
+        pool: ReplicaPool | None,
         parsed: ParsedRequest,
         decision: Decision,
         step: Step,
@@ -245,6 +261,11 @@ class Dispatcher:
         tier = step.tier
         timeout = limit.seconds
         span: trace.Span = trace.INVALID_SPAN
+        ends_at = None if limit.deadline_left is None else self.timer() + limit.deadline_left
+
+        def seconds_left() -> float | None:  # of the request's deadline, for retries on other replicas
+            return None if ends_at is None else ends_at - self.timer()
+
         with attempt:
             try:
                 span = observe.start_attempt(decision, step, trail.attempts, parsed.endpoint, parsed.stream)
@@ -259,37 +280,59 @@ class Dispatcher:
                     # Made before the stream opens, so that once it is open nothing stands between it and its relay.
                     tap = StreamTap(strip_usage=not _client_wants_usage(parsed))
                     answer_headers = self._headers(decision, step, trail)
-                    handle = await open_stream(
+                    handle, chosen = await self.replicas.send(
+                        pool,
+                        tier,
+                        parsed,
+                        trail.reasons,
+                        seconds_left,
+                        lambda base_url: open_stream(
+                            self.transport,
+                            tier,
+                            parsed.endpoint,
+                            body,
+                            _within(timeout, seconds_left()),
+                            headers,
+                            deadline_seconds=seconds_left(),
+                            clock=self.clock,
+                            timer=self.timer,
+                            base_url=base_url,
+                        ),
+                    )
+                    relay = self._relay(attempt, chosen, handle, tap, decision, step, span, trail)
+                    attempt.hand_over()
+                    self._circuit(tier, attempt.succeeded(self.clock(), ttft_ms=handle.ttft_ms))
+                    if chosen.replica is not None and trail.reasons:  # replicas retried on the way
+                        answer_headers = self._headers(decision, step, trail)
+                    _name_replica(answer_headers, span, chosen)
+                    return StreamAnswer(relay, answer_headers, trail)
+                reply, chosen = await self.replicas.send(
+                    pool,
+                    tier,
+                    parsed,
+                    trail.reasons,
+                    seconds_left,
+                    lambda base_url: complete(
                         self.transport,
                         tier,
                         parsed.endpoint,
                         body,
-                        timeout,
+                        _within(timeout, seconds_left()),
                         headers,
-                        deadline_seconds=limit.deadline_left,
+                        max_bytes=self.max_response_bytes,
                         clock=self.clock,
                         timer=self.timer,
-                    )
-                    relay = self._relay(attempt, handle, tap, decision, step, span, trail)
-                    attempt.hand_over()
-                    self._circuit(tier, attempt.succeeded(self.clock(), ttft_ms=handle.ttft_ms))
-                    return StreamAnswer(relay, answer_headers, trail)
-                reply = await complete(
-                    self.transport,
-                    tier,
-                    parsed.endpoint,
-                    body,
-                    timeout,
-                    headers,
-                    max_bytes=self.max_response_bytes,
-                    clock=self.clock,
-                    timer=self.timer,
+                        base_url=base_url,
+                    ),
                 )
+                chosen.finished(tier, True, self.clock())
                 usage, response_model = _usage_of(reply.body)
                 self._circuit(tier, attempt.succeeded(self.clock()))
                 await self._account(attempt, decision, step, usage, span, trail, response_model)
                 observe.end_attempt(span, tier, "ok", status=200)
-                return Answer(200, reply.body, reply.content_type, self._headers(decision, step, trail), trail)
+                answer_headers = self._headers(decision, step, trail)
+                _name_replica(answer_headers, span, chosen)
+                return Answer(200, reply.body, reply.content_type, answer_headers, trail)
             except AttemptFailure as failure:
                 if failure.kind == FailureKind.TIMEOUT and limit.caller_bound:
                     # The caller's deadline, not the tier's own timeout, ran out: no evidence against the tier.
@@ -439,6 +482,7 @@ class Dispatcher:
     async def _relay(
         self,
         attempt: Attempt,
+        chosen: Chosen,
         handle: StreamHandle,
         tap: StreamTap,
         decision: Decision,
@@ -483,6 +527,12 @@ class Dispatcher:
             raise
         finally:
             attempt.release()
+            if result == "ok":
+                chosen.finished(step.tier, True, self.clock())
+            elif result == "StreamBroken":
+                chosen.finished(step.tier, False, self.clock())
+            else:
+                chosen.released()
             await handle.aclose(finished=tap.done)
             if tap.bad_usage:
                 metrics.BAD_USAGE.inc()
@@ -492,6 +542,20 @@ class Dispatcher:
 
 _OVERLOAD_SKIPS = frozenset(LimitReason)
 _FAILURE_KINDS = frozenset(kind.value for kind in FailureKind)
+
+
+def _within(timeout: float, left: float | None) -> float:
+    """An attempt's timeout, shortened to what is left of the request's deadline."""
+    return timeout if left is None else max(0.001, min(timeout, left))
+
+
+def _name_replica(headers: dict[str, str], span: trace.Span, chosen: Chosen) -> None:
+    """`x-tiergate-replica` and the span attribute, when the tier has replicas to pick from."""
+    label = chosen.label
+    if label is not None:
+        headers[HEADER_REPLICA] = label
+        if span.is_recording():
+            span.set_attribute("tiergate.replica", label)
 
 
 def _health_skips_before(plan: Plan, step: Step) -> list[str]:

@@ -23,9 +23,17 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Final, Protocol
 
 from tiergate_gateway.core.replicas import NEUTRAL_KV, PickWeights, Score, kv_score, pick, scores
+
+
+class ReplicaReason(StrEnum):
+    """Why a tier with replicas was passed over."""
+
+    NONE_READY = "NoReadyReplica"
+
 
 MAX_HOLDERS: Final = 4
 """Replicas remembered per prompt block (the most recent first)."""
@@ -89,6 +97,8 @@ class ReplicaPool:
         self._turn = itertools.count()
         self.scrape_interval = 1.0
         self.scraped_at = -1.0
+        self.name = ""
+        """The tier's name (for metrics)."""
         self.set_urls(urls)
 
     # ---- membership and signals -----------------------------------------------------------------
@@ -304,6 +314,7 @@ class ReplicaBook:
             else:
                 pool.set_urls(urls)
             pool.scrape_interval = tier.scrape_interval_seconds
+            pool.name = tier.key.rsplit("/", 1)[-1]
         for gone in set(self.pools) - seen:
             del self.pools[gone]
             del self._spec[gone]

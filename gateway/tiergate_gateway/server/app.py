@@ -22,6 +22,7 @@ from tiergate_gateway.runtime.background import cancel_and_wait
 from tiergate_gateway.runtime.budget import SpendBook
 from tiergate_gateway.runtime.health import BreakerSettings, HealthBook
 from tiergate_gateway.runtime.limits import Limits
+from tiergate_gateway.runtime.replicas import EjectionSettings, ReplicaBook
 from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.runtime.state import LocalState, create_state
 from tiergate_gateway.server.api import explain, health, models
@@ -35,6 +36,7 @@ from tiergate_gateway.telemetry.accesslog import NAME as ACCESS_LOG_NAME
 from tiergate_gateway.telemetry.logs import configure_logging
 from tiergate_gateway.telemetry.tracing import setup_tracing, shutdown_tracing
 from tiergate_gateway.upstream.forward import new_client
+from tiergate_gateway.upstream.scraper import Scraper, ScrapeSettings
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +58,32 @@ def create_app(settings: GatewaySettings | None = None) -> FastPath:
         )
         state = create_state(health, SpendBook(), limits, settings.redis_url)
         await state.start()
-        app.state.dispatcher = Dispatcher(
-            store, client, health=health, limits=limits, state=state, max_response_bytes=settings.max_response_bytes
+        replicas = ReplicaBook(
+            ejection=EjectionSettings(
+                consecutive_failures=settings.replica_ejection_failures, base_seconds=settings.replica_ejection_seconds
+            ),
+            stale_after=settings.replica_signals_stale_seconds,
         )
+        store.subscribe(lambda snapshot: replicas.sync(snapshot.tiers.values()))
+        dispatcher = Dispatcher(
+            store,
+            client,
+            health=health,
+            limits=limits,
+            state=state,
+            max_response_bytes=settings.max_response_bytes,
+            replicas=replicas,
+            replica_tries=settings.replica_tries,
+        )
+        app.state.dispatcher = dispatcher
         app.state.access_log = _access_log(settings)
-        tasks = [await _start_source(settings, store, state)]
+        scraper = Scraper(
+            replicas.scraped, ScrapeSettings(timeout=settings.replica_scrape_timeout_seconds), clock=dispatcher.clock
+        )
+        tasks = [
+            await _start_source(settings, store, state, replicas),
+            asyncio.create_task(scraper.run(), name="replica-metrics"),
+        ]
         if keys is not None:
             keys.load()
             tasks.append(asyncio.create_task(_reload_keys(keys), name="keys-reload"))
@@ -123,7 +146,9 @@ def create_app_from_env() -> FastPath:
     return create_app(settings)
 
 
-async def _start_source(settings: GatewaySettings, store: SnapshotStore, state: LocalState) -> asyncio.Task[None]:
+async def _start_source(
+    settings: GatewaySettings, store: SnapshotStore, state: LocalState, replicas: ReplicaBook
+) -> asyncio.Task[None]:
     if settings.config_dir is not None:
         from tiergate_gateway.sources.config_dir import ConfigDirSource
 
@@ -138,6 +163,7 @@ async def _start_source(settings: GatewaySettings, store: SnapshotStore, state: 
         kubeconfig=settings.kubeconfig,
         spend=state,
         budget_status_interval=settings.budget_status_interval_seconds,
+        replicas=replicas,
     )
     return asyncio.create_task(kube.run(), name="kube-watch")
 

@@ -72,3 +72,10 @@ class GatewaySettings(BaseSettings):
     breaker_min_samples: int = 10
     breaker_open_seconds: float = 30.0
     breaker_half_open_probes: int = 1
+    # Replicas of a tier (docs/routing.md, "Which replica"): how many a request may try, when one is
+    # taken out of rotation and for how long, and how fresh its scraped vLLM metrics must be.
+    replica_tries: int = Field(default=2, ge=1, le=10)
+    replica_ejection_failures: int = Field(default=3, ge=1, le=100)
+    replica_ejection_seconds: float = Field(default=10.0, gt=0, le=3600)
+    replica_scrape_timeout_seconds: float = Field(default=0.5, gt=0, le=30)
+    replica_signals_stale_seconds: float = Field(default=5.0, gt=0, le=600)

@@ -2,13 +2,13 @@
 
 Kept apart from the attempt loop so `dispatch.py` reads as the loop it is. Span and
 attribute names follow docs/observability.md; GenAI attributes follow OpenTelemetry's
-semantic conventions. No attribute ever holds a credential; prompt text only with
-TIERGATE_TRACE_CONTENT=true.
+semantic conventions. No attribute ever holds a credential or prompt text (content capture,
+opt-in, is the server span's: `server/api/content.py`).
 """
 
 from __future__ import annotations
 
-import os
+import logging
 from typing import Any
 
 from opentelemetry import trace
@@ -21,12 +21,9 @@ from tiergate_gateway.core.views import FEMTO_PER_USD, TierView
 from tiergate_gateway.telemetry import metrics
 from tiergate_gateway.telemetry.tracing import tracer
 
+log = logging.getLogger(__name__)
+
 _OPERATIONS = {"chat": "chat", "completions": "text_completion"}
-
-
-def trace_content() -> bool:
-    """Whether prompt text may go into spans (explicit opt-in)."""
-    return os.environ.get("TIERGATE_TRACE_CONTENT", "").lower() in {"1", "true", "yes"}
 
 
 def record_decision(span: Span, decision: Decision) -> None:
@@ -157,3 +154,17 @@ def record_budget(policy_name: str, spent: int, limit: int | None) -> None:
     metrics.child(metrics.BUDGET_SPENT, policy_name).set(spent / FEMTO_PER_USD)
     if limit is not None:
         metrics.child(metrics.BUDGET_REMAINING, policy_name).set(max(0, limit - spent) / FEMTO_PER_USD)
+
+
+def record_replica(tier: str, url: str, result: str, ejected: bool) -> None:
+    """One attempt on one replica of a tier, and whether it took the replica out of rotation."""
+    label = metrics.REPLICA_LABELS.of(tier, url)
+    metrics.child(metrics.REPLICA_ATTEMPTS, tier, label, result).inc()
+    if ejected:
+        metrics.child(metrics.REPLICA_EJECTIONS, tier, label).inc()
+        log.warning("replica %s of tier %s is out of rotation after consecutive failures", label, tier)
+
+
+def record_replica_retry(tier: str) -> None:
+    """An attempt moved to another replica of the same tier."""
+    metrics.child(metrics.REPLICA_RETRIES, tier).inc()

@@ -155,9 +155,11 @@ async def complete(
     max_bytes: int = 64 * 1024 * 1024,
     clock: Callable[[], float] = time.time,
     timer: Callable[[], float] = time.perf_counter,
+    base_url: str | None = None,
 ) -> Reply:
-    """Send a non-streaming request; raise AttemptFailure or UpstreamClientError."""
-    url = f"{tier.url}{_PATHS[endpoint]}"
+    """Send a non-streaming request (to `base_url`, one replica, else the tier's URL); raise
+    AttemptFailure or UpstreamClientError."""
+    url = f"{base_url or tier.url}{_PATHS[endpoint]}"
     started = timer()
     response: UpstreamResponse | None = None
     try:
@@ -185,14 +187,16 @@ async def open_stream(
     deadline_seconds: float | None = None,
     clock: Callable[[], float] = time.time,
     timer: Callable[[], float] = time.perf_counter,
+    base_url: str | None = None,
 ) -> StreamHandle:
     """Open a stream and wait for its first chunk, so a failure before it can still fall back.
 
     Anything that is not the start of an event stream (another content type, a JSON or HTML body
     with status 200, a redirect) is a failed attempt: it has not reached the client yet, so the
     next tier can still answer. `deadline_seconds` bounds the whole stream, not only its start.
+    `base_url` names one replica of the tier; without it the tier's own URL is used.
     """
-    url = f"{tier.url}{_PATHS[endpoint]}"
+    url = f"{base_url or tier.url}{_PATHS[endpoint]}"
     started = timer()
     until = None if deadline_seconds is None else asyncio.get_running_loop().time() + deadline_seconds
     response: UpstreamResponse | None = None

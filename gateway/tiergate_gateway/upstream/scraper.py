@@ -20,6 +20,7 @@ import httpx
 
 from tiergate_gateway.core.vllm_metrics import metrics_url, parse
 from tiergate_gateway.runtime.replicas import ReplicaPool
+from tiergate_gateway.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class Scraper:
 
     def _stale(self, pool: ReplicaPool, url: str, why: str) -> None:
         self.failures += 1
+        metrics.child(metrics.REPLICA_SCRAPE_FAILURES, pool.name).inc()
         log.debug("metrics of replica %s unavailable (%s); its signals are stale", url, why)
         pool.mark_stale(url)
 

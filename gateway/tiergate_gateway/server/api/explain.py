@@ -24,4 +24,9 @@ async def explain(request: Request) -> JSONResponse:
     parsed = parse_request(raw, endpoint)
     if tenant is not None:
         request.app.state.keys.authorize(tenant, parsed.model)
-    return JSONResponse(explain_decision(dispatcher.decide(parsed, request.headers)))
+    decision = dispatcher.decide(parsed, request.headers)
+    document = explain_decision(decision)
+    replicas = dispatcher.replicas.explain(parsed, [step.tier for step in decision.plan.steps])
+    if replicas:  # per tier with replicas: each one's scores for this request (docs/routing.md)
+        document["replicas"] = replicas
+    return JSONResponse(document)
