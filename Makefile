@@ -39,6 +39,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check operator gateway cli sim tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/vulture operator gateway cli sim scripts/vulture_whitelist.py --min-confidence 60
 
 test: $(STAMP) lint
 	@scripts/system-deps

@@ -111,4 +111,5 @@ _ = (
     used.build_crd,  # scripts/generate_crds.py, as above
     used.skip_reason,  # Plan.skip_reason: tests/unit/test_routing.py asserts a tier's skip through it
     used.open_connections,  # Pool.open_connections: tests/gateway/test_http11.py asserts the pool through it
+    used.annotations,  # ObjectMeta.annotations: parsed with the object, part of the model's metadata users write
 )

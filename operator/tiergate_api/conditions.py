@@ -114,10 +114,5 @@ def find_condition(conditions: Sequence[Condition], type_: str) -> Condition | N
     return next((c for c in conditions if c.type == type_), None)
 
 
-def is_true(conditions: Sequence[Condition], type_: str) -> bool:
-    """Whether the condition of that type exists and is True."""
-    found = find_condition(conditions, type_)
-    return found is not None and found.status == ConditionStatus.TRUE
-
 
 _ORDER = {t.value: i for i, t in enumerate(ConditionType)}

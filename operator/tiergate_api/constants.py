@@ -25,12 +25,11 @@ LABEL_COMPONENT: Final = "app.kubernetes.io/component"
 LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "tiergate-operator"
 # The node-pool label used by kind-config.yaml and the examples.
-LABEL_POOL: Final = f"{GROUP}/pool"
 
 VLLM_PORT: Final = 8000
 DEFAULT_GPU_RESOURCE: Final = "nvidia.com/gpu"
 
-# Request and response headers of the gateway (architecture section 4).
+# Request and response headers of the gateway (docs/routing.md, section 7).
 HEADER_TASK: Final = "x-tiergate-task"
 HEADER_LATENCY_CLASS: Final = "x-tiergate-latency-class"
 HEADER_POLICY: Final = "x-tiergate-policy"

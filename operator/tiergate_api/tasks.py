@@ -1,6 +1,6 @@
 """Which model sizes handle which tasks, and which sizes each latency class allows.
 
-The numbers are the table of architecture section 3: a task's band starts at the size
+The numbers are the table of docs/routing.md, section 2: a task's band starts at the size
 from which models do it well; a latency class caps the size (exclusive).
 """
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api_cases import INVALID_CASES, InvalidCase, endpoint_tier, example_documents, policy, vllm_tier
-from tiergate_api.conditions import ConditionStatus, find_condition, is_true, set_condition
+from tiergate_api.conditions import ConditionStatus, find_condition, set_condition
 from tiergate_api.enums import Locality, Strategy
 from tiergate_api.modeltier import ModelTier
 from tiergate_api.quantities import billions, parse_size, parse_usd
@@ -131,7 +131,7 @@ def test_condition_transition_time_changes_only_with_status() -> None:
     assert ready.last_transition_time == t0 and ready.reason == "Unschedulable" and ready.observed_generation == 2
     flipped = set_condition(same, "Ready", True, "Available", now=t0 + timedelta(2))
     assert find_condition(flipped, "Ready").last_transition_time == t0 + timedelta(2)  # type: ignore[union-attr]
-    assert is_true(flipped, "Ready") and len(flipped) == 1
+    assert find_condition(flipped, "Ready").status == ConditionStatus.TRUE and len(flipped) == 1  # type: ignore[union-attr]
 
 
 def test_conditions_are_keyed_by_type_and_ordered_with_ready_first() -> None:

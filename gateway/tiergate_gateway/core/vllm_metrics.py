@@ -1,4 +1,4 @@
-"""Reading the few vLLM metrics replica picking uses out of a Prometheus text page (pure).
+"""Reading the vLLM gauges replica picking uses (queue, KV cache) out of a Prometheus text page (pure).
 
 Not a general Prometheus parser (the official client's parser builds every family and every
 sample, which costs a full page's worth of objects per scrape): this one looks only at lines that
@@ -21,9 +21,7 @@ RUNNING: Final = b"vllm:num_requests_running"
 WAITING: Final = b"vllm:num_requests_waiting"
 KV_USAGE: Final = b"vllm:kv_cache_usage_perc"
 KV_USAGE_OLD: Final = b"vllm:gpu_cache_usage_perc"
-PREFIX_QUERIES: Final = b"vllm:prefix_cache_queries"
-PREFIX_HITS: Final = b"vllm:prefix_cache_hits"
-_NAMES: Final = (RUNNING, WAITING, KV_USAGE, KV_USAGE_OLD, PREFIX_QUERIES, PREFIX_HITS)
+_NAMES: Final = (RUNNING, WAITING, KV_USAGE, KV_USAGE_OLD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +32,6 @@ class VllmSignals:
     waiting: float
     kv_usage: float | None
     """0..1; None when the page has neither the current nor the older gauge."""
-    prefix_queries: float | None = None
-    prefix_hits: float | None = None
 
 
 def parse(page: bytes) -> VllmSignals | None:
@@ -62,8 +58,6 @@ def parse(page: bytes) -> VllmSignals | None:
         running=sums.get(RUNNING, 0.0),
         waiting=sums.get(WAITING, 0.0),
         kv_usage=kv,
-        prefix_queries=sums.get(PREFIX_QUERIES),
-        prefix_hits=sums.get(PREFIX_HITS),
     )
 
 

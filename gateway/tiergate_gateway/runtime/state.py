@@ -44,7 +44,6 @@ return 1
 class LocalState:
     """Single-replica state: everything in this process."""
 
-    backend = "local"
 
     def __init__(self, health: HealthBook, spend: SpendBook, limits: Limits) -> None:
         self.health = health
@@ -81,7 +80,6 @@ class LocalState:
 class RedisState(LocalState):
     """State shared through Redis, with local state as the fallback."""
 
-    backend = "redis"
 
     def __init__(
         self,

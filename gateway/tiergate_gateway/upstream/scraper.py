@@ -51,7 +51,6 @@ class Scraper:
         self.clock = clock
         self._client = client or httpx.AsyncClient(follow_redirects=False)
         self._gate = asyncio.Semaphore(self.settings.concurrency)
-        self.rounds = 0
         self.failures = 0
 
     async def run(self) -> None:
@@ -76,7 +75,6 @@ class Scraper:
         now = self.clock()
         for pool in self.pools():
             pool.expire(now)
-        self.rounds += 1
 
     async def _scrape(self, pool: ReplicaPool, url: str) -> None:
         async with self._gate:
