@@ -27,9 +27,11 @@ from tiergate_api.resources import parse_resource
 from tiergate_gateway.core import classify
 from tiergate_gateway.core.classify import classify_messages
 from tiergate_gateway.core.registry import build_snapshot
+from tiergate_gateway.core.replicas import PickWeights, block_hashes, chat_prefix_text
 from tiergate_gateway.core.routing import RequestFacts, plan_request
 from tiergate_gateway.core.views import with_index
 from tiergate_gateway.runtime.health import HealthBook
+from tiergate_gateway.runtime.replicas import ReplicaPool
 from tiergate_gateway.runtime.snapshots import SnapshotStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,6 +223,35 @@ def bench_snapshot() -> dict[str, float]:
     return {"parse 1000 tiers": parse_us, "build snapshot of 1000 tiers": build_us, "swap (publish)": swap_us}
 
 
+def bench_replica_pick() -> dict[str, float]:
+    """Picking a replica (choose, started, finished) at 1, 4 and 64 replicas with live signals, and
+    hashing a 2,000-token prompt into prefix blocks (paid once per request, only for tiers with replicas)."""
+    weights = PickWeights()
+    system = "You help the accounts team. " * 290
+    body = {"messages": [{"role": "system", "content": system}, {"role": "user", "content": "hi"}]}
+    text = chat_prefix_text(body)
+    blocks = block_hashes(text, weights.block_chars, weights.max_blocks)
+    calls = max(1, int(20000 * CALL_SCALE))
+    row = {
+        "hash 2,000-token prompt": per_call_us(
+            lambda: block_hashes(chat_prefix_text(body), weights.block_chars, weights.max_blocks), calls
+        )
+    }
+    for count in (1, 4, 64):
+        pool = ReplicaPool([f"http://10.0.{count}.{i}:8000/v1" for i in range(count)])
+        for index, url in enumerate(pool.urls):
+            pool.record_signals(url, 4, index % 3, 0.3 + index % 5 / 10, 1.0)
+
+        def one(pool: ReplicaPool = pool) -> None:
+            replica = pool.choose(blocks, weights, 2.0)
+            assert replica is not None
+            pool.started(replica)
+            pool.finished(replica, True, 2.0)
+
+        row[f"pick, {count} replicas"] = per_call_us(one, calls)
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "micro.json")
@@ -234,6 +265,7 @@ def main() -> int:
         "classify_cases_us": bench_classification_cases(),
         "plan_us": bench_plans(),
         "snapshot_us": bench_snapshot(),
+        "replica_us": bench_replica_pick(),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
@@ -249,6 +281,9 @@ def main() -> int:
         print(f"  {label:<12}" + "".join(f"{row[s]:>12.1f}" for s in strategies))
     print("snapshot (us):")
     for label, value in report["snapshot_us"].items():
+        print(f"  {label:<30} {value:12.1f}")
+    print("replica picking (us per request):")
+    for label, value in report["replica_us"].items():
         print(f"  {label:<30} {value:12.1f}")
     return 0
 

@@ -42,6 +42,7 @@ from tiergate_gateway.core.errors import (
     TierAtCapacityError,
     TierRateLimitError,
 )
+from tiergate_gateway.core.health_view import HealthView
 from tiergate_gateway.core.protocol import ParsedRequest, sse_error_event, tier_error_body, usage_counts
 from tiergate_gateway.core.registry import Snapshot
 from tiergate_gateway.core.routing import Note, Plan, Role, SkipReason, Step, retry_after_header
@@ -51,6 +52,7 @@ from tiergate_gateway.runtime.attempt import Attempt, admit, refusal
 from tiergate_gateway.runtime.budget import SpendBook, utc_day
 from tiergate_gateway.runtime.health import BlockReason, CircuitState, HealthBook
 from tiergate_gateway.runtime.limits import LimitReason, Limits
+from tiergate_gateway.runtime.live_latency import QueueAwareHealth
 from tiergate_gateway.runtime.replicas import ReplicaBook, ReplicaPool, ReplicaReason
 from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.runtime.state import LocalState
@@ -161,6 +163,8 @@ class Dispatcher:
         self.clock = clock
         self.timer = timer
         self.max_response_bytes = max_response_bytes
+        # What routing reads of live health: with replicas, their queues count in expected latency.
+        self.live: HealthView = self.health if replicas is None else QueueAwareHealth(self.health, replicas)
         self._budget_logged: set[tuple[str, str]] = set()
         self._known_snapshot: Snapshot | None = None
 
@@ -177,7 +181,7 @@ class Dispatcher:
         # span current costs ~4 us a request (two context switches) for no gain.
         span = tracer().start_span("tiergate.route")
         try:
-            decision = decide(snapshot, parsed, headers, self.health, self.state, self.clock())
+            decision = decide(snapshot, parsed, headers, self.live, self.state, self.clock())
         except BudgetExceededError as exc:
             self._log_budget_once(parsed.model, f"budget exceeded for model {parsed.model!r}: {exc.message}")
             observe.end_route_with_error(span, exc)

@@ -99,6 +99,9 @@ class ReplicaPool:
         self.scraped_at = -1.0
         self.name = ""
         """The tier's name (for metrics)."""
+        self.waiting_total = 0.0
+        self.running_total = 0.0
+        """Sums of the replicas' current (not stale) vLLM gauges, kept as signals come and go."""
         self.set_urls(urls)
 
     # ---- membership and signals -----------------------------------------------------------------
@@ -117,6 +120,9 @@ class ReplicaPool:
         self._loads = [self._load_of(r) for r in self.replicas]
         self._kv = [kv_score(r.signals.kv_usage) for r in self.replicas]
         self._out = sum(1 for r in self.replicas if r.ejected_until > 0.0)
+        known = [r.signals for r in self.replicas if r.signals.at >= 0.0]
+        self.waiting_total = sum(s.waiting for s in known)
+        self.running_total = sum(s.running for s in known)
 
     @property
     def urls(self) -> list[str]:
@@ -132,7 +138,10 @@ class ReplicaPool:
         replica = self._by_url.get(url)
         if replica is None:
             return
+        self._forget_totals(replica.signals)
         replica.signals = Signals(running, waiting, kv_usage, now)
+        self.waiting_total += waiting
+        self.running_total += running
         self._loads[replica.position] = self._load_of(replica)
         self._kv[replica.position] = kv_score(kv_usage)
 
@@ -140,6 +149,7 @@ class ReplicaPool:
         """A failed scrape: forget the replica's signals, keep the replica."""
         replica = self._by_url.get(url)
         if replica is not None and replica.signals.at >= 0.0:
+            self._forget_totals(replica.signals)
             replica.signals = Signals()
             self._loads[replica.position] = float(replica.in_flight)
             self._kv[replica.position] = NEUTRAL_KV
@@ -149,9 +159,23 @@ class ReplicaPool:
         oldest = now - self.stale_after
         for replica in self.replicas:
             if 0.0 <= replica.signals.at < oldest:
+                self._forget_totals(replica.signals)
                 replica.signals = Signals()
                 self._loads[replica.position] = float(replica.in_flight)
                 self._kv[replica.position] = NEUTRAL_KV
+
+    def _forget_totals(self, signals: Signals) -> None:
+        if signals.at >= 0.0:
+            self.waiting_total = max(0.0, self.waiting_total - signals.waiting)
+            self.running_total = max(0.0, self.running_total - signals.running)
+
+    @property
+    def queue_factor(self) -> float:
+        """Requests waiting per request running, over the replicas' current signals (0: no queue known).
+
+        A request that arrives now waits about this many service times before it starts.
+        """
+        return self.waiting_total / max(1.0, self.running_total)
 
     @staticmethod
     def _load_of(replica: Replica) -> float:
@@ -344,6 +368,11 @@ class ReplicaBook:
     def pool(self, key: str) -> ReplicaPool | None:
         """The pool of a tier (None for a tier the book has not seen)."""
         return self.pools.get(key)
+
+    def queue_factor(self, key: str) -> float:
+        """The tier's `ReplicaPool.queue_factor` (0 for a tier without one)."""
+        pool = self.pools.get(key)
+        return 0.0 if pool is None else pool.queue_factor
 
     def scraped(self) -> list[ReplicaPool]:
         """Pools whose replicas serve vLLM metrics: in-cluster or Local tiers (never an external API)."""
