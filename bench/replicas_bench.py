@@ -14,9 +14,10 @@ from cold caches:
 The workload: 16 shared system prompts of about 2,000 tokens, each followed by a short user turn,
 plus 20% requests with a unique long prompt; streams; offered load stepped from 50% to 120% of the
 pool's capacity (replicas x max-num-seqs / the service time of a request whose prompt is not
-cached). Per step: time to first token p50/p99, end-to-end p99, goodput (requests finished with a
+cached; `--kv tight`, the default, sizes the KV cache below max-num-seqs long prompts, `--kv ample`
+above). Per step: time to first token p50/p99, end-to-end p99, goodput (requests finished with a
 first token within the 2 s objective, per second), failures, and the replicas' prefix-cache hit
-rate (from their vLLM metrics). Prints a table and writes bench/results/replicas.json.
+rate (from their vLLM metrics). Prints a table and writes bench/results/replicas-<kv>.json.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from tiergate_demo.process import free_port, start_gateway
 from tiergate_sim.process import SimProcess, start_sim
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "replicas.json"
+RESULTS = ROOT / "bench" / "results"
 MODEL = "qwen-sim"
 REPLICAS = 4
 MAX_NUM_SEQS = 8
@@ -206,14 +207,24 @@ async def run_step(
     return list(outcomes), seconds
 
 
-def sim_args() -> list[str]:
-    kv_blocks = (SYSTEM_TOKENS // BLOCK_SIZE) * 5  # room for about five long prompts per replica
+def kv_blocks(prompts: float) -> int:
+    """KV-cache blocks for this many long prompts with their answers."""
+    return int((SYSTEM_TOKENS + 40 + OUTPUT_TOKENS) / BLOCK_SIZE * prompts)
+
+
+KV_PROMPTS = {"tight": 6.0, "ample": MAX_NUM_SEQS + 4.0}
+"""KV capacity per replica, in long prompts: `tight` holds fewer than max-num-seqs (the cache is what
+limits concurrency, as on a GPU serving long prompts), `ample` holds every running sequence plus about
+four cached prompts. Either way a replica keeps a few of the 16 shared prefixes, not all."""
+
+
+def sim_args(kv: str) -> list[str]:
     return [
         "--model", MODEL,
         "--max-num-seqs", str(MAX_NUM_SEQS),
         "--enable-prefix-caching",
         "--block-size", str(BLOCK_SIZE),
-        "--num-gpu-blocks-override", str(kv_blocks),
+        "--num-gpu-blocks-override", str(kv_blocks(KV_PROMPTS[kv])),
         "--prefill-tokens-per-second", str(PREFILL_TPS),
         "--tokens-per-second", str(DECODE_TPS),
         "--output-tokens", str(OUTPUT_TOKENS),
@@ -222,8 +233,8 @@ def sim_args() -> list[str]:
 
 
 @contextlib.contextmanager
-def replicas() -> Iterator[list[SimProcess]]:
-    sims = [start_sim(sim_args(), stderr=subprocess.DEVNULL) for _ in range(REPLICAS)]
+def replicas(kv: str) -> Iterator[list[SimProcess]]:
+    sims = [start_sim(sim_args(kv), stderr=subprocess.DEVNULL) for _ in range(REPLICAS)]
     try:
         yield sims
     finally:
@@ -328,11 +339,13 @@ def tiergate(sims: list[SimProcess], work: Path) -> Iterator[int]:
         yield gateway.port
 
 
-def capacity() -> float:
-    """Requests per second the pool serves when no prompt is cached: slots over service time."""
+def capacity(kv: str) -> float:
+    """Requests per second the pool serves when no prompt is cached: the sequences that fit at once
+    (max-num-seqs, or fewer when the KV cache holds fewer long prompts) over a request's service time."""
     prompt_tokens = SYSTEM_TOKENS + 20
     service = prompt_tokens / PREFILL_TPS + OUTPUT_TOKENS / DECODE_TPS
-    return REPLICAS * MAX_NUM_SEQS / service
+    concurrent = min(MAX_NUM_SEQS, int(KV_PROMPTS[kv]))
+    return REPLICAS * concurrent / service
 
 
 def main() -> int:
@@ -341,12 +354,13 @@ def main() -> int:
     parser.add_argument("--loads", default="0.5,0.8,1.0,1.2", help="offered load steps, as shares of capacity")
     parser.add_argument("--balancers", default="round-robin,least-connections,random,tiergate")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--kv", choices=sorted(KV_PROMPTS), default="tight", help="KV capacity per replica")
     args = parser.parse_args()
     if shutil.which("nginx") is None and args.balancers != "tiergate":
         print("nginx is needed for the baselines (apt-get install nginx-light)", file=sys.stderr)
         return 1
     loads = [float(x) for x in args.loads.split(",")]
-    cap = capacity()
+    cap = capacity(args.kv)
     workload = Workload(args.seed)
     bodies = [orjson.dumps(b) for b in workload.requests(4000)]
     results: dict[str, list[dict[str, Any]]] = {}
@@ -355,7 +369,7 @@ def main() -> int:
         for balancer in args.balancers.split(","):
             rows: list[dict[str, Any]] = []
             for step_index, load in enumerate(loads):
-                with replicas() as sims:  # cold caches for every balancer and step
+                with replicas(args.kv) as sims:  # cold caches for every balancer and step
                     work = Path(tmp) / f"{balancer}-{step_index}"
                     front = tiergate(sims, work) if balancer == "tiergate" else nginx(methods[balancer], sims, work)
                     with front as port:
@@ -375,11 +389,12 @@ def main() -> int:
         "setup": {"replicas": REPLICAS, "max_num_seqs": MAX_NUM_SEQS, "prefill_tps": PREFILL_TPS,
                   "decode_tps": DECODE_TPS, "output_tokens": OUTPUT_TOKENS, "system_tokens": SYSTEM_TOKENS,
                   "shared_prompts": SHARED_PROMPTS, "unique_share": UNIQUE_SHARE, "capacity_rps": round(cap, 2),
+                  "kv": args.kv, "kv_blocks_per_replica": kv_blocks(KV_PROMPTS[args.kv]),
                   "seconds_per_step": args.seconds, "ttft_objective_s": TTFT_OBJECTIVE},
         "results": results,
     }  # fmt: skip
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"replicas-{args.kv}.json").write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
     return 0
 

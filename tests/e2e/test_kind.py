@@ -183,6 +183,27 @@ def test_chat_is_routed_through_the_gateway(gateway: httpx.Client, applied: str)
     assert response.json()["choices"][0]["message"]["content"]
 
 
+def test_a_two_replica_tier_spreads_over_its_pods(kube: Any, gateway: httpx.Client, applied: str) -> None:
+    """The gateway finds the pods from the Service's EndpointSlices and names the one that answered."""
+    _custom(kube).patch_namespaced_custom_object(
+        GROUP, VERSION, applied, "modeltiers", "e2e-large", {"spec": {"vllm": {"replicas": 2}}})
+
+    def two_pods() -> bool:
+        seen = set()
+        for turn in range(16):
+            message = {"role": "user", "content": f"unique {turn}"}
+            response = gateway.post(
+                "/v1/chat/completions",
+                headers={"x-tiergate-task": "Chat"},
+                json={"model": "e2e-large", "messages": [message], "max_tokens": 4},
+            )
+            if response.status_code == 200 and "x-tiergate-replica" in response.headers:
+                seen.add(response.headers["x-tiergate-replica"])
+        return len(seen) == 2
+
+    _wait("answers from both pods of the large tier", two_pods, timeout=240)
+
+
 def test_dead_remote_tier_falls_back_to_a_local_one(kube: Any, gateway: httpx.Client, applied: str) -> None:
     _custom(kube).patch_namespaced_custom_object(
         GROUP, VERSION, applied, "modeltiers", "e2e-remote",
