@@ -202,3 +202,25 @@ def test_replica_attempts_are_counted_per_replica(tmp_path: Path, pool: list[Sim
         replica = response.headers["x-tiergate-replica"]
         metrics = httpx.get(f"{gateway.url}/metrics").text
         assert f'tiergate_replica_attempts_total{{replica="{replica}",result="ok",tier="pool"}} 1.0' in metrics
+
+
+def test_a_replica_that_accepts_but_never_answers_costs_one_timeout_then_is_ejected(
+    tmp_path: Path, pool: list[SimProcess], backup: SimProcess
+) -> None:
+    pool[0].configure(hang_rate=1.0)  # takes the connection, says it is idle, never answers
+    urls = [pool[0].base_url, pool[1].base_url]
+    folder = write_config(tmp_path / "config", urls, backup.base_url, weights={"kvCache": 0})
+    documents = list(yaml.safe_load_all((folder / "tiers.yaml").read_text()))
+    documents[2]["spec"]["fallback"] = {"attemptTimeoutSeconds": 1}
+    (folder / "tiers.yaml").write_text(yaml.safe_dump_all(documents))
+    with start_gateway(["--config-dir", str(folder)], tmp_path / "gateway.log", env=FAST_EJECTION) as gateway:
+        answered = []
+        for turn in range(8):
+            started_at = time.monotonic()
+            body = chat(f"hung {turn} " * 80, "x")
+            response = httpx.post(f"{gateway.base_url}/chat/completions", json=body, timeout=10)
+            answered.append((response.headers.get("x-tiergate-replica"), time.monotonic() - started_at))
+            assert response.status_code == 200 and response.headers["x-tiergate-tier"] == "pool"
+        assert all(replica == port_of(pool[1]) for replica, _ in answered)
+        slow = [seconds for _, seconds in answered if seconds > 0.9]
+        assert 1 <= len(slow) <= 2  # a timeout each time the hung replica was tried, until it was ejected

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from routing_fixtures import facts, fresh_health, policy, policy_view, tier
-from tiergate_api.enums import Strategy, Task
-from tiergate_gateway.core.routing import plan_request
+from tiergate_api.enums import LatencyClass, Strategy, Task
+from tiergate_gateway.core.routing import Note, plan_request
 from tiergate_gateway.runtime.live_latency import QueueAwareHealth
 from tiergate_gateway.runtime.replicas import ReplicaBook
 
@@ -46,3 +46,22 @@ def test_stale_signals_stop_counting() -> None:
     pool.expire(6.0)
     assert book.queue_factor("default/fast") == 0.0
     assert book.queue_factor("default/unknown") == 0.0
+
+
+def test_realtime_requests_pass_a_saturated_tier_and_say_so_batch_ones_wait_for_it() -> None:
+    small = tier("small", "1.5B", local=True)
+    other = tier("other", "3B", local=True)
+    view = policy_view([small, other], policy(["small", "other"]))  # Capability: small first
+    book = ReplicaBook()
+    book.sync(view.all_tiers)
+    pool = book.pool("default/small")
+    assert pool is not None
+    pool.set_urls(["http://a/v1"])
+    pool.record_signals("http://a/v1", running=8, waiting=12, kv_usage=0.95, now=1.0)
+    live = QueueAwareHealth(fresh_health(), book)
+    realtime = plan_request(view, facts(Task.CHAT, latency=LatencyClass.REALTIME), live, now=1.0)
+    assert names(realtime) == ["other", "small"] and Note.SATURATED_PASSED in realtime.notes
+    batch = plan_request(view, facts(Task.CHAT, latency=LatencyClass.BATCH), live, now=1.0)
+    assert names(batch)[0] == "small" and Note.SATURATED_PASSED not in batch.notes
+    pool.record_signals("http://a/v1", running=8, waiting=2, kv_usage=0.5, now=2.0)  # the queue drained
+    assert names(plan_request(view, facts(Task.CHAT, latency=LatencyClass.REALTIME), live, now=2.0))[0] == "small"

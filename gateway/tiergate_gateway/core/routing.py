@@ -82,6 +82,7 @@ class Note(StrEnum):
     """Decisions that bent a rule; each also becomes a fallback reason."""
 
     LATENCY_CLASS_RELAXED = "LatencyClassRelaxed"
+    SATURATED_PASSED = "SaturatedTierPassed"
     BUDGET_DOWNGRADE = "BudgetDowngrade"
     NO_CAPABLE_TIER = "NoCapableTier"
 
@@ -248,6 +249,8 @@ def plan_request(
     candidates = capable
     if capable.tiers:
         ranked = _rank_with_latency_class(policy, capable, within, notes, health, out, limit)
+        if facts.latency_class == LatencyClass.REALTIME:
+            ranked = _unsaturated_first(ranked, capable, health, notes)
     else:
         _raise_if_context_fits_nowhere(policy, facts)
         _raise_if_features_fit_nowhere(policy, facts)
@@ -307,6 +310,28 @@ def _raise_if_features_fit_nowhere(policy: PolicyView, facts: RequestFacts) -> N
     raise UnsupportedFeatureError(
         f"the request uses {', '.join(wanted)}: {subject} offer all of them", param=_FEATURE_PARAMS.get(wanted[0])
     )
+
+
+def _unsaturated_first(ranked: list[int], candidates: Candidates, health: HealthView, notes: list[Note]) -> list[int]:
+    """Realtime requests go to a tier whose replicas are not queueing first (docs/routing.md, 6a).
+
+    A tier is saturated when its replicas report at least as many requests waiting as running: a
+    Realtime request would wait behind them. Saturated tiers keep their order after the others;
+    when that changes the first tier, the plan says so (`SaturatedTierPassed`).
+    """
+    congestion = health.congestion
+    tiers = candidates.tiers
+    saturated = [position for position in ranked if congestion(tiers[position].key) >= SATURATION]
+    if not saturated or len(saturated) == len(ranked):
+        return ranked
+    reordered = [position for position in ranked if position not in saturated] + saturated
+    if reordered[0] != ranked[0]:
+        notes.append(Note.SATURATED_PASSED)
+    return reordered
+
+
+SATURATION: Final = 1.0
+"""Requests waiting per request running at which a tier counts as saturated for Realtime traffic."""
 
 
 def _rank_with_latency_class(

@@ -105,6 +105,10 @@ class HealthBook:
         if found is not None and found.probes_in_flight:
             found.probes_in_flight -= 1
 
+    def congestion(self, key: str) -> float:
+        """Past answers say nothing of a queue now: 0 (`runtime/live_latency.py` knows the replicas')."""
+        return 0.0
+
     def expected_ms(self, tier: TierView, output_tokens: int) -> float:
         """Expected latency of a request: live averages where known, the tier's priors otherwise."""
         found = self._stats.get(tier.key)

@@ -30,6 +30,10 @@ class QueueAwareHealth:
         """As live health says."""
         return self.health.usable_at(key, now)
 
+    def congestion(self, key: str) -> float:
+        """The tier's replicas' queue factor (`ReplicaPool.queue_factor`)."""
+        return self.replicas.queue_factor(key)
+
     def expected_ms(self, tier: TierView, output_tokens: int) -> float:
         """Live health's expectation, times one plus the tier's queue factor."""
         return self.health.expected_ms(tier, output_tokens) * (1.0 + self.replicas.queue_factor(tier.key))
