@@ -32,6 +32,7 @@ from tiergate_gateway.core.protocol import parse_request
 from tiergate_gateway.core.registry import Snapshot
 from tiergate_gateway.dispatch.dispatcher import Answer, Dispatcher, StreamAnswer
 from tiergate_gateway.runtime.health import BreakerSettings, HealthBook
+from tiergate_gateway.runtime.replicas import EjectionSettings, ReplicaBook
 from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.upstream.transport import ConnectError, ServerDisconnectedError
 
@@ -299,13 +300,22 @@ class FakeResponse:
 class InProcessGateway:
     """A real `Dispatcher` over fake tiers on virtual time; `ask` runs one request as the server does."""
 
-    def __init__(self, snapshot: Snapshot, *, breaker: BreakerSettings | None = None) -> None:
+    def __init__(
+        self, snapshot: Snapshot, *, breaker: BreakerSettings | None = None, ejection: EjectionSettings | None = None
+    ) -> None:
         self.clock = VirtualClock()
         self.tiers = FakeTiers(self.clock)
+        self.replicas = ReplicaBook(ejection=ejection)
         store = SnapshotStore()
+        store.subscribe(lambda published: self.replicas.sync(published.tiers.values()))
         store.publish(snapshot)
         self.dispatcher = Dispatcher(
-            store, self.tiers, health=HealthBook(breaker), clock=self.clock.wall, timer=self.clock.monotonic
+            store,
+            self.tiers,
+            health=HealthBook(breaker),
+            clock=self.clock.wall,
+            timer=self.clock.monotonic,
+            replicas=self.replicas,
         )
 
     async def ask(

@@ -106,9 +106,12 @@ class ReplicaTries:
             try:
                 return await send(replica.url), chosen
             except AttemptFailure as failure:
+                left = seconds_left()
+                if failure.kind == FailureKind.TIMEOUT and left is not None and left < MIN_RETRY_SECONDS:
+                    chosen.released()  # the caller's deadline ran out, not the replica's time: no verdict
+                    raise
                 chosen.finished(tier, False, self.clock())
                 tried.append(replica.url)
-                left = seconds_left()
                 if (
                     failure.kind not in _RETRIED
                     or len(tried) >= min(self.max_tries, len(pool.replicas))
