@@ -350,11 +350,12 @@ def capacity(kv: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each load step")
-    parser.add_argument("--loads", default="0.5,0.8,1.0,1.2", help="offered load steps, as shares of capacity")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each load step")
+    parser.add_argument("--loads", default="0.5,0.8,1.0,1.2,1.5,2.0", help="offered load steps, as shares of capacity")
     parser.add_argument("--balancers", default="round-robin,least-connections,random,tiergate")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--kv", choices=sorted(KV_PROMPTS), default="tight", help="KV capacity per replica")
+    parser.add_argument("--output", type=Path, help="where the JSON goes (default bench/results/replicas-<kv>.json)")
     args = parser.parse_args()
     if shutil.which("nginx") is None and args.balancers != "tiergate":
         print("nginx is needed for the baselines (apt-get install nginx-light)", file=sys.stderr)
@@ -393,8 +394,9 @@ def main() -> int:
                   "seconds_per_step": args.seconds, "ttft_objective_s": TTFT_OBJECTIVE},
         "results": results,
     }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"replicas-{args.kv}.json").write_text(json.dumps(report, indent=2) + "\n")
+    output = args.output or RESULTS / f"replicas-{args.kv}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,21 @@ def test_micro_benchmarks_run(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert set(report["plan_us"]) == {"10 tiers", "100 tiers", "1000 tiers"}
     assert report["snapshot_us"]["swap (publish)"] > 0
+    assert set(report["replica_us"]) >= {"pick, 1 replicas", "pick, 4 replicas", "pick, 64 replicas"}
+
+
+@pytest.mark.slow
+def test_replica_benchmark_runs(tmp_path: Path) -> None:
+    out = tmp_path / "replicas.json"
+    balancers = "round-robin,tiergate" if shutil.which("nginx") or Path("/usr/sbin/nginx").exists() else "tiergate"
+    command = [sys.executable, str(BENCH / "replicas_bench.py"), "--seconds", "1", "--loads", "0.3",
+               "--balancers", balancers, "--output", str(out)]  # fmt: skip
+    env = {**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin"}
+    subprocess.run(command, check=True, timeout=300, env=env, stdout=subprocess.DEVNULL)
+    report = json.loads(out.read_text())
+    for balancer in balancers.split(","):
+        (row,) = report["results"][balancer]
+        assert row["requests"] > 0 and row["failed"] == 0 and row["prefix_hit_rate"] is not None
 
 
 @pytest.mark.slow
