@@ -13,6 +13,8 @@ from typing import Any, Final
 
 import orjson
 
+from tiergate_gateway.core.replicas import chat_prefix_text as gateway_prefix_text
+
 CHARS_PER_TOKEN: Final = 4
 
 _ANSWER: Final = (
@@ -87,28 +89,14 @@ def completion_prompt_sizes(prompt: Any) -> list[int] | None:
     return None
 
 
-_PART_SEPARATOR: Final = "\x1f"
-
-
 def chat_prefix_text(messages: Iterable[Any]) -> str:
     """The text a chat prompt's prefix-cache blocks are cut from: roles and contents in order.
 
-    The same text as the gateway's prefix scorer hashes (roles, string contents and text parts,
-    joined by U+001F), so a block boundary there is one here too. Like a chat template, the
-    roles make "system: X" and "user: X" different prompts.
+    The gateway's own function (`tiergate_gateway.core.replicas.chat_prefix_text`), so a block
+    boundary of the gateway's prefix scorer is one here too. Like a chat template, the roles make
+    "system: X" and "user: X" different prompts.
     """
-    parts: list[str] = []
-    for message in messages:
-        if not isinstance(message, dict):
-            continue
-        role = message.get("role")
-        parts.append(role if isinstance(role, str) else "")
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return _PART_SEPARATOR.join(parts)
+    return gateway_prefix_text({"messages": list(messages)})
 
 
 def completion_prefix(prompt: Any) -> str | tuple[int, ...]:
