@@ -171,6 +171,16 @@ def test_daily_limit_counts_what_was_spent_today() -> None:
         plan_request(view, request, fresh_health(), spent_today=usd_to_femto(Decimal("1")))
 
 
+def test_a_day_spent_past_its_limit_still_downgrades_to_free_tiers() -> None:
+    free = tier("free", "8B", price_in="0", price_out="0")
+    view = policy_view([MID, free], policy(["mid", "free"], daily="1"))
+    request = facts(Task.SUMMARIZATION, prompt_tokens=100, max_tokens=100)
+    over = usd_to_femto(Decimal("1.5"))  # answers cost more than estimated: spend passed the limit
+    plan = plan_request(view, request, fresh_health(), spent_today=over)
+    assert names(plan) == ["free"]  # not a 429 for the rest of the day
+    assert plan.skip_reason("mid").reason == SkipReason.OVER_DAILY_BUDGET  # type: ignore[union-attr]
+
+
 def test_no_capable_tier_and_no_local_is_503_with_reasons() -> None:
     view = policy_view([tier("r", "1B", local=False, tasks=["Chat"])], policy(["r"]))
     with pytest.raises(NoTierAvailableError, match="NotCapable"):

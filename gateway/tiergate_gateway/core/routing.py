@@ -184,7 +184,9 @@ def _screen(
             cost = prompt * tier.input_femto_per_token + out * tier.output_femto_per_token
             if max_cost is not None and cost > max_cost:
                 skip = Skip(tier.name, SkipReason.OVER_REQUEST_BUDGET, f"estimated ${femto_to_usd(cost):f}")
-            elif daily_left is not None and cost > daily_left:
+            # Past the day's limit (an answer can cost more than its estimate), free tiers still fit:
+            # a request that costs nothing does not exceed the limit further.
+            elif daily_left is not None and cost > max(daily_left, 0):
                 skip = Skip(tier.name, SkipReason.OVER_DAILY_BUDGET, f"estimated ${femto_to_usd(cost):f}")
             else:
                 fit.append(tier)
