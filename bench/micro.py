@@ -20,16 +20,21 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+
+import orjson
 
 from tiergate_api.enums import LatencyClass, Strategy, Task
 from tiergate_api.resources import parse_resource
 from tiergate_gateway.core import classify
 from tiergate_gateway.core.classify import classify_messages
+from tiergate_gateway.core.protocol import parse_request
 from tiergate_gateway.core.registry import build_snapshot
 from tiergate_gateway.core.replicas import PickWeights, block_hashes, chat_prefix_text
 from tiergate_gateway.core.routing import RequestFacts, plan_request
 from tiergate_gateway.core.views import with_index
+from tiergate_gateway.dispatch.replica_tries import PrefixHashes
 from tiergate_gateway.runtime.health import HealthBook
 from tiergate_gateway.runtime.replicas import ReplicaPool
 from tiergate_gateway.runtime.snapshots import SnapshotStore
@@ -232,10 +237,14 @@ def bench_replica_pick() -> dict[str, float]:
     text = chat_prefix_text(body)
     blocks = block_hashes(text, weights.block_chars, weights.max_blocks)
     calls = max(1, int(20000 * CALL_SCALE))
+    tier = SimpleNamespace(picking=weights)
+    remembered = PrefixHashes()
+    parsed = parse_request(orjson.dumps({"model": "auto", **body}), "chat")
     row = {
         "hash 2,000-token prompt": per_call_us(
             lambda: block_hashes(chat_prefix_text(body), weights.block_chars, weights.max_blocks), calls
-        )
+        ),
+        "same, system prompt seen": per_call_us(lambda: remembered.of(parsed, tier), calls),  # type: ignore[arg-type]
     }
     for count in (1, 4, 64):
         pool = ReplicaPool([f"http://10.0.{count}.{i}:8000/v1" for i in range(count)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -222,3 +223,29 @@ def test_the_prefix_index_is_bounded() -> None:
     for prompt in range(50):
         pool.choose(blocks_of(f"prompt {prompt} " * 200), W, 0.0)
     assert len(pool._index) <= 100
+
+
+# ---- remembered prefix hashes ----------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    system=st.text(min_size=0, max_size=120),
+    turns=st.lists(st.text(max_size=40), max_size=3),
+    block_tokens=st.integers(1, 8),
+)
+def test_remembered_hashes_equal_hashing_the_whole_prompt(system: str, turns: list[str], block_tokens: int) -> None:
+    from types import SimpleNamespace
+
+    from tiergate_gateway.core.protocol import parse_request
+    from tiergate_gateway.dispatch.replica_tries import PrefixHashes
+
+    weights = PickWeights(block_tokens=block_tokens, max_blocks=16)
+    tier = SimpleNamespace(picking=weights)
+    hashes = PrefixHashes(capacity=2)
+    for turn in [*turns, "last"]:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": turn}]
+        body = {"model": "auto", "messages": messages}
+        parsed = parse_request(orjson.dumps(body), "chat")
+        expected = block_hashes(chat_prefix_text(body), weights.block_chars, weights.max_blocks)
+        assert hashes.of(parsed, tier) == expected  # type: ignore[arg-type]

@@ -97,16 +97,17 @@ def chat_prefix_text(body: dict[str, Any]) -> str:
     return "\x1f".join(parts)
 
 
-def block_hashes(text: str, block_chars: int, max_blocks: int) -> list[int]:
+def block_hashes(text: str, block_chars: int, max_blocks: int, known: Sequence[int] = ()) -> list[int]:
     """Chained hashes of the text's whole blocks (a trailing partial block is not cached by vLLM either).
 
     Chained by arithmetic on the previous hash (no tuple per block): the hot path hashes up to
-    `max_blocks` blocks per request.
+    `max_blocks` blocks per request. `known`: the hashes of the text's leading blocks, already
+    computed (for a prefix of the text); hashing goes on from there.
     """
     count = min(len(text) // block_chars, max_blocks)
-    hashes: list[int] = []
-    previous = 0
-    for start in range(0, count * block_chars, block_chars):
+    hashes = list(known[:count])
+    previous = hashes[-1] if hashes else 0
+    for start in range(len(hashes) * block_chars, count * block_chars, block_chars):
         previous = (previous * 1_000_003 ^ hash(text[start : start + block_chars])) & _MASK
         hashes.append(previous)
     return hashes

@@ -63,6 +63,7 @@ class ReplicaTries:
         self.book = book
         self.max_tries = max(1, max_tries)
         self.clock = clock
+        self.hashes = PrefixHashes()
 
     def pool_of(self, tier: TierView) -> ReplicaPool | None:
         """The tier's pool when it has replicas to pick from; None when its own URL is the only way."""
@@ -93,7 +94,7 @@ class ReplicaTries:
         """
         if pool is None:
             return await send(None), NO_REPLICA
-        blocks = _blocks(parsed, tier) if tier.picking.prefix else []
+        blocks = self.hashes.of(parsed, tier) if tier.picking.prefix else []
         tried: list[str] = []
         while True:
             replica = pool.choose(blocks, tier.picking, self.clock(), exclude=tried)
@@ -134,15 +135,53 @@ class ReplicaTries:
             pool = self.pool_of(tier)
             if pool is None:
                 continue
-            blocks = _blocks(parsed, tier) if tier.picking.prefix else []
+            blocks = self.hashes.of(parsed, tier) if tier.picking.prefix else []
             scores: list[Score] = pool.explain(blocks, tier.picking, self.clock())
             found[tier.name] = [score.as_dict() for score in scores]
         return found
 
 
-def _blocks(parsed: ParsedRequest, tier: TierView) -> list[int]:
-    text = chat_prefix_text(parsed.body) if parsed.endpoint == "chat" else parsed.prompt_text
-    return block_hashes(text, tier.picking.block_chars, tier.picking.max_blocks)
+class PrefixHashes:
+    """Block hashes of prompts, remembering those of recent first messages (system prompts).
+
+    Most requests that share a prefix share it as their first message, so its blocks are hashed
+    once and the rest of each prompt is hashed from there: about a third of the cost for a
+    2,000-token system prompt (the memo's lookup still reads the message once). Bounded; the
+    oldest entries go first.
+    """
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self._known: dict[tuple[int, str], list[int]] = {}
+
+    def of(self, parsed: ParsedRequest, tier: TierView) -> list[int]:
+        """The prompt's block hashes for this tier's block size."""
+        size, most = tier.picking.block_chars, tier.picking.max_blocks
+        if parsed.endpoint != "chat":
+            return block_hashes(parsed.prompt_text, size, most)
+        text = chat_prefix_text(parsed.body)
+        first = _first_part(parsed.body)
+        if len(first) < size:
+            return block_hashes(text, size, most)
+        key = (size, first)
+        known = self._known.get(key)
+        if known is None:
+            known = block_hashes(first, size, most)
+            if len(self._known) >= self.capacity:
+                del self._known[next(iter(self._known))]
+            self._known[key] = known
+        return block_hashes(text, size, most, known)
+
+
+def _first_part(body: dict[str, Any]) -> str:
+    """The first message as `chat_prefix_text` writes it (role, separator, text), or ''."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not isinstance(messages[0], dict):
+        return ""
+    role, content = messages[0].get("role"), messages[0].get("content")
+    if not isinstance(role, str) or not isinstance(content, str):
+        return ""
+    return f"{role}\x1f{content}"
 
 
 def _host_port(url: str) -> str:
