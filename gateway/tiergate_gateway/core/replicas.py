@@ -77,6 +77,11 @@ class Score:
         }
 
 
+def host_port(url: str) -> str:
+    """A replica's `host:port` (its URL without scheme and path): its name in headers, spans and metrics."""
+    return url.split("://", 1)[-1].split("/", 1)[0]
+
+
 def chat_prefix_text(body: dict[str, Any]) -> str:
     """The text a chat request's prefix cache is built from: roles and contents, in order.
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from tiergate_gateway.core.protocol import ParsedRequest
-from tiergate_gateway.core.replicas import Score, block_hashes, chat_prefix_text
+from tiergate_gateway.core.replicas import Score, block_hashes, chat_prefix_text, host_port
 from tiergate_gateway.core.views import TierView
 from tiergate_gateway.runtime.replicas import Replica, ReplicaBook, ReplicaPool
 from tiergate_gateway.telemetry import observe
@@ -39,7 +39,7 @@ class Chosen:
     @property
     def label(self) -> str | None:
         """host:port of the replica, for `x-tiergate-replica` and spans."""
-        return None if self.replica is None else _host_port(self.replica.url)
+        return None if self.replica is None else host_port(self.replica.url)
 
     def finished(self, tier: TierView, ok: bool, now: float) -> None:
         """The attempt on this replica ended with a verdict (a stream's, when it ends)."""
@@ -183,6 +183,3 @@ def _first_part(body: dict[str, Any]) -> str:
         return ""
     return f"{role}\x1f{content}"
 
-
-def _host_port(url: str) -> str:
-    return url.split("://", 1)[-1].split("/", 1)[0]

@@ -149,20 +149,21 @@ class ReplicaPool:
         """A failed scrape: forget the replica's signals, keep the replica."""
         replica = self._by_url.get(url)
         if replica is not None and replica.signals.at >= 0.0:
-            self._forget_totals(replica.signals)
-            replica.signals = Signals()
-            self._loads[replica.position] = float(replica.in_flight)
-            self._kv[replica.position] = NEUTRAL_KV
+            self._clear_signals(replica)
 
     def expire(self, now: float) -> None:
         """Drop signals older than `stale_after` (a failed or slow scrape leaves the replica unscored)."""
         oldest = now - self.stale_after
         for replica in self.replicas:
             if 0.0 <= replica.signals.at < oldest:
-                self._forget_totals(replica.signals)
-                replica.signals = Signals()
-                self._loads[replica.position] = float(replica.in_flight)
-                self._kv[replica.position] = NEUTRAL_KV
+                self._clear_signals(replica)
+
+    def _clear_signals(self, replica: Replica) -> None:
+        """Forget what a replica's metrics said: it is scored on this gateway's in-flight count alone."""
+        self._forget_totals(replica.signals)
+        replica.signals = Signals()
+        self._loads[replica.position] = float(replica.in_flight)
+        self._kv[replica.position] = NEUTRAL_KV
 
     def _forget_totals(self, signals: Signals) -> None:
         if signals.at >= 0.0:

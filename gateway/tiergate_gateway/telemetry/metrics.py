@@ -16,6 +16,8 @@ from typing import Final
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
+from tiergate_gateway.core.replicas import host_port
+
 
 @functools.lru_cache(maxsize=8192)
 def child[M: MetricWrapperBase](metric: M, *values: str) -> M:
@@ -107,18 +109,13 @@ class ReplicaLabels:
     def of(self, tier: str, url: str) -> str:
         """The label for this replica of this tier."""
         labelled = self._labelled.setdefault(tier, set())
-        label = _host_port(url)
+        label = host_port(url)
         if label in labelled:
             return label
         if len(labelled) < self.cap:
             labelled.add(label)
             return label
         return "other"
-
-
-def _host_port(url: str) -> str:
-    rest = url.split("://", 1)[-1]
-    return rest.split("/", 1)[0]
 
 
 REPLICA_LABELS: Final = ReplicaLabels()
