@@ -75,6 +75,18 @@ MODEL_TIER: Final = KindInfo(
             "description": "Local (in-cluster) or Remote",
         },
         {"name": "Replicas", "type": "integer", "jsonPath": ".status.readyReplicas", "description": "Ready vLLM pods"},
+        {
+            "name": "Desired",
+            "type": "integer",
+            "jsonPath": ".status.replicas",
+            "description": "vLLM pods desired (by spec or by the autoscaler)",
+        },
+        {
+            "name": "Zero",
+            "type": "boolean",
+            "jsonPath": ".status.scaledToZero",
+            "description": "Scaled to zero: requests fall back until the tier starts again",
+        },
         _READY_COLUMN,
         _AGE_COLUMN,
     ),

@@ -13,7 +13,8 @@ from typing import Annotated, Final, Literal, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
-from tiergate_api.base import ApiModel, Int, ObjectName
+from tiergate_api.autoscaling import Autoscaling
+from tiergate_api.base import ApiModel, Bool, Int, ObjectName
 from tiergate_api.conditions import Condition
 from tiergate_api.constants import API_VERSION, DEFAULT_GPU_RESOURCE, MODEL_TIER_KIND
 from tiergate_api.enums import Feature, Locality, Task
@@ -227,7 +228,9 @@ class VllmBackend(ApiModel):
     image: Annotated[str | None, StringConstraints(min_length=1, max_length=512, pattern=r"^\S+$")] = None
     """Container image; unset uses the operator's pinned vllm/vllm-openai default."""
     replicas: Annotated[Int, Field(ge=0, le=128)] = 1
-    """Number of vLLM pods."""
+    """Number of vLLM pods; ignored when autoscaling is set."""
+    autoscaling: Autoscaling | None = None
+    """Scale the pods with demand (KEDA), down to zero when minReplicas is 0; unset runs replicas pods."""
     node_pool: NodePool | None = None
     """Node selector and tolerations of the GPU node pool to run on."""
     gpu: Gpu = Field(default_factory=Gpu, json_schema_extra={"default": {}})
@@ -382,9 +385,11 @@ class ModelTierStatus(ApiModel):
     locality: Locality | None = None
     """Local or Remote."""
     replicas: Annotated[Int | None, Field(ge=0)] = None
-    """vLLM pods desired."""
+    """vLLM pods desired: spec.vllm.replicas, or what the autoscaler last chose."""
     ready_replicas: Annotated[Int | None, Field(ge=0)] = None
     """vLLM pods ready to serve."""
+    scaled_to_zero: Bool | None = None
+    """True while an autoscaled tier has no pod desired; its requests fall back until it starts again."""
 
 
 class ModelTier(ApiModel):

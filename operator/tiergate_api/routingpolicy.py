@@ -120,6 +120,44 @@ class Fallback(ApiModel):
     )
 
 
+ColdStartSeconds = Annotated[Int, Field(ge=0, le=3600)]
+
+DEFAULT_BATCH_COLD_START_WAIT_SECONDS = 120
+"""Batch requests wait this long for a cold tier by default: cheap capacity is worth a wait to them."""
+
+
+class ColdStartWait(ApiModel):
+    """Per latency class, the longest a request waits for a cold tier; 0 falls back at once."""
+
+    realtime: ColdStartSeconds = 0
+    """Seconds a Realtime request waits; 0 (the default) falls back at once."""
+    interactive: ColdStartSeconds = 0
+    """Seconds an Interactive request waits; 0 (the default) falls back at once."""
+    batch: ColdStartSeconds = DEFAULT_BATCH_COLD_START_WAIT_SECONDS
+    """Seconds a Batch request waits for the tier it would go to (default 120)."""
+
+    def for_class(self, latency_class: LatencyClass) -> int:
+        """The wait of one latency class, in seconds."""
+        if latency_class == LatencyClass.REALTIME:
+            return self.realtime
+        if latency_class == LatencyClass.INTERACTIVE:
+            return self.interactive
+        return self.batch
+
+
+class ColdStart(ApiModel):
+    """What a request does when the tier routing picked has no ready replica (scaled to zero, or starting).
+
+    It falls back down the plan at once, or waits up to maxWaitSeconds of its latency class for the
+    tier to become ready. It never waits past the request's deadline, nor when the tier is not
+    expected to be ready within the wait. Either way the request counts as demand for the tier, and
+    the gateway starts a tier scaled to zero.
+    """
+
+    max_wait_seconds: ColdStartWait = Field(default_factory=ColdStartWait, json_schema_extra={"default": {}})
+    """Longest wait per latency class (realtime, interactive, batch)."""
+
+
 class Classifier(ApiModel):
     """How the task of a request is decided."""
 
@@ -152,6 +190,8 @@ class RoutingPolicySpec(ApiModel):
     """Fallback order, triggers and attempt limits."""
     classifier: Classifier = Field(default_factory=Classifier, json_schema_extra={"default": {}})
     """How the task of a request is decided."""
+    cold_start: ColdStart = Field(default_factory=ColdStart, json_schema_extra={"default": {}})
+    """Whether requests wait for a tier scaled to zero or starting, per latency class, or fall back at once."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
