@@ -4,10 +4,10 @@
   as `routing_fixtures.tier` builds them) answer each request with the next step of their
   script: JSON, an error status (429 with Retry-After, 5xx), a refused connection, no answer
   at all, or an event stream that ends, breaks or goes silent after some events.
-- `VirtualClock` runs a scenario on an event loop whose time moves only when every task waits:
-  a 30 s attempt timeout or open circuit passes at once and exactly. The dispatcher's wall
-  clock and latency timer read the same time, so deadlines, cool-downs, latencies and timeouts
-  agree to the microsecond.
+- `VirtualClock` (from `tiergate_sim.virtual_time`, shared with the capacity simulation) runs a
+  scenario on an event loop whose time moves only when every task waits: a 30 s attempt timeout
+  or open circuit passes at once and exactly. The dispatcher's wall clock and latency timer read
+  the same time, so deadlines, cool-downs, latencies and timeouts agree to the microsecond.
 - `InProcessGateway` puts them together with a real `Dispatcher` and asks it as the server does.
 
 A test double, so it lives with the tests: the product has one transport (`http11.Pool`), and
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import selectors
 from collections import deque
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -31,83 +30,14 @@ import orjson
 from tiergate_gateway.core.protocol import parse_request
 from tiergate_gateway.core.registry import Snapshot
 from tiergate_gateway.dispatch.dispatcher import Answer, Dispatcher, StreamAnswer
+from tiergate_gateway.runtime.coldstart import ColdStarts
 from tiergate_gateway.runtime.health import BreakerSettings, HealthBook
 from tiergate_gateway.runtime.replicas import EjectionSettings, ReplicaBook
 from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.upstream.transport import ConnectError, ServerDisconnectedError
+from tiergate_sim.virtual_time import VirtualClock
 
 T = TypeVar("T")
-
-EPOCH = 1_767_268_800.0
-"""The wall clock at virtual time 0: 2026-01-01 12:00 UTC (mid-day, far from a budget day's end)."""
-
-
-# -- virtual time
-
-
-class VirtualClock:
-    """Time that passes only when every task waits for a timer, jumping straight to the next one."""
-
-    def __init__(self, wall_at_start: float = EPOCH) -> None:
-        self._elapsed = 0.0
-        self._wall_at_start = wall_at_start
-
-    def monotonic(self) -> float:
-        """Seconds since the scenario started: the loop's `time()` and the dispatcher's `timer`."""
-        return self._elapsed
-
-    def wall(self) -> float:
-        """The wall clock (the dispatcher's `clock`)."""
-        return self._wall_at_start + self._elapsed
-
-    def advance(self, seconds: float) -> None:
-        """Move time on (timers now due fire at the loop's next turn)."""
-        self._elapsed += seconds
-
-    def run(self, main: Coroutine[Any, Any, T]) -> T:
-        """Run a scenario to its end on a loop driven by this clock."""
-        return asyncio.run(main, loop_factory=lambda: _VirtualTimeLoop(self))
-
-
-class _IdleSelector(selectors.BaseSelector):
-    """Where the loop would sleep until its next timer, moves the clock to it instead.
-
-    Only for scenarios without real I/O or threads: nothing outside the loop can wake it.
-    """
-
-    def __init__(self, clock: VirtualClock) -> None:
-        self._clock = clock
-        self._real = selectors.DefaultSelector()  # the loop's own wake-up pipe is registered here
-
-    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        return self._real.register(fileobj, events, data)
-
-    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
-        return self._real.unregister(fileobj)
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        ready = self._real.select(0)
-        if ready or (timeout is not None and timeout <= 0):
-            return ready
-        if timeout is None:
-            raise RuntimeError("every task waits for something that never comes (no timer is set)")
-        self._clock.advance(timeout)
-        return ready
-
-    def close(self) -> None:
-        self._real.close()
-
-    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
-        return self._real.get_map()
-
-
-class _VirtualTimeLoop(asyncio.SelectorEventLoop):
-    def __init__(self, clock: VirtualClock) -> None:
-        self._virtual = clock
-        super().__init__(_IdleSelector(clock))
-
-    def time(self) -> float:
-        return self._virtual.monotonic()
 
 
 # -- scripted tiers
@@ -306,16 +236,21 @@ class InProcessGateway:
         self.clock = VirtualClock()
         self.tiers = FakeTiers(self.clock)
         self.replicas = ReplicaBook(ejection=ejection)
-        store = SnapshotStore()
-        store.subscribe(lambda published: self.replicas.sync(published.tiers.values()))
-        store.publish(snapshot)
+        self.woken: list[str] = []
+        """Tiers the cold-start book asked to start (`ColdStarts.waker`), in order."""
+        self.cold = ColdStarts(self.replicas, clock=self.clock.wall, waker=lambda tier: self.woken.append(tier.key))
+        self.store = SnapshotStore()
+        self.store.subscribe(lambda published: self.replicas.sync(published.tiers.values()))
+        self.store.subscribe(lambda published: self.cold.sync(published.tiers.values(), self.clock.wall()))
+        self.store.publish(snapshot)
         self.dispatcher = Dispatcher(
-            store,
+            self.store,
             self.tiers,
             health=HealthBook(breaker),
             clock=self.clock.wall,
             timer=self.clock.monotonic,
             replicas=self.replicas,
+            cold_starts=self.cold,
         )
 
     async def ask(

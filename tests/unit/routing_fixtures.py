@@ -44,6 +44,42 @@ def tier(
     return {"apiVersion": "tiergate.io/v1alpha1", "kind": "ModelTier", "metadata": {"name": name}, "spec": spec}
 
 
+COLD_TIER = "default/local"
+COLD_SERVICE = "default/local-vllm"
+COLD_REPLICA = "10.0.0.7:8000"
+"""The in-cluster tier of `vllm_tier`, its Service and a replica address discovery may report."""
+
+
+def vllm_tier(*, autoscaled: bool = True, desired: int = 0, ready: int = 0) -> dict[str, Any]:
+    """An in-cluster tier `local` (7B) as the operator reports it; its replicas answer as fake tier `v1`."""
+    vllm: dict[str, Any] = (
+        {"autoscaling": {"minReplicas": 0, "maxReplicas": 4, "idleSecondsBeforeZero": 600}}
+        if autoscaled
+        else {"replicas": desired}
+    )
+    reason = "Ready" if ready else ("ScaledToZero" if desired == 0 else "Starting")
+    return {
+        "apiVersion": "tiergate.io/v1alpha1",
+        "kind": "ModelTier",
+        "metadata": {"name": "local"},
+        "spec": {"model": "qwen-7b", "size": "7B", "vllm": vllm},
+        "status": {
+            "endpoint": "http://local-vllm.default.svc.cluster.local:8000/v1",
+            "replicas": desired,
+            "readyReplicas": ready,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "reason": reason,
+                    "message": "as reported",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }
+            ],
+        },
+    }
+
+
 def policy(
     tiers: list[str],
     *,

@@ -83,6 +83,14 @@ class ModelNotFoundError(GatewayError):
     code = "model_not_found"
 
 
+class TierNotFoundError(GatewayError):
+    """No in-cluster tier has the namespace and name asked about (the scaling endpoint)."""
+
+    status = 404
+    type = "invalid_request_error"
+    code = "tier_not_found"
+
+
 class RequestTimeoutError(GatewayError):
     """The request body did not arrive within its time limit (a slow or stalled upload)."""
 

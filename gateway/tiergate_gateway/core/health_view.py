@@ -25,6 +25,14 @@ class BlockReason(StrEnum):
 
     CIRCUIT_OPEN = "CircuitOpen"
     COOLING_DOWN = "CoolingDown"
+    SCALED_TO_ZERO = "ScaledToZero"
+    """An in-cluster tier with no replica desired: the gateway starts it, requests fall back meanwhile."""
+    STARTING = "Starting"
+    """An in-cluster tier whose replicas are coming up (pods scheduled, the model loading)."""
+
+
+COLD: frozenset[BlockReason] = frozenset({BlockReason.SCALED_TO_ZERO, BlockReason.STARTING})
+"""The reasons that mean "no ready replica yet" (a cold start), as opposed to a failing tier."""
 
 
 class HealthView(Protocol):
@@ -34,7 +42,9 @@ class HealthView(Protocol):
 
     def expected_ms(self, tier: TierView, output_tokens: int) -> float: ...
 
-    def usable_at(self, key: str, now: float) -> float: ...
+    def usable_at(self, key: str, now: float) -> float:
+        """When the tier stops being blocked (for a cold tier: when it is expected to be ready)."""
+        ...
 
     def expected_ms_many(self, tiers: list[TierView], output_tokens: int) -> list[float]: ...
 

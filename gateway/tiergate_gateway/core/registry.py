@@ -14,7 +14,7 @@ from decimal import Decimal
 from pydantic import SecretStr
 
 from tiergate_api.conditions import ConditionStatus, find_condition
-from tiergate_api.enums import Locality, OnBudgetExceeded
+from tiergate_api.enums import LatencyClass, Locality, OnBudgetExceeded
 from tiergate_api.modeltier import ModelTier
 from tiergate_api.quantities import billions
 from tiergate_api.routingpolicy import RoutingPolicy
@@ -87,9 +87,7 @@ def build_snapshot(
             )
             continue
         policy_views[routed.alias] = routed
-    return Snapshot(
-        tier_views, policy_views, by_name, version=version, created_at=created_at, problems=tuple(problems)
-    )
+    return Snapshot(tier_views, policy_views, by_name, version=version, created_at=created_at, problems=tuple(problems))
 
 
 def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
@@ -100,6 +98,8 @@ def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
     caps = spec.capabilities
     problem: str | None = None
     api_key: SecretStr | None = None
+    autoscaling = spec.vllm.autoscaling if spec.vllm is not None else None
+    autoscaled = autoscaling is not None
     if spec.endpoint is not None:
         replica_urls = spec.endpoint.replica_urls()
         url: str | None = replica_urls[0]
@@ -117,9 +117,12 @@ def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
         timeout = 600.0
         if url is None:
             problem = "NoEndpoint: the operator has not published status.endpoint yet"
-    if tier.status is not None and spec.vllm is not None:
-        ready = find_condition(tier.status.conditions, "Ready")
-        if ready is not None and ready.status == ConditionStatus.FALSE:
+    status = tier.status
+    if status is not None and spec.vllm is not None:
+        ready = find_condition(status.conditions, "Ready")
+        # No ready replica yet is a cold start (routed around as ScaledToZero or Starting), not a fault.
+        cold = ready is not None and (ready.reason in _COLD_REASONS or (ready.reason in _STARTING and autoscaled))
+        if ready is not None and ready.status == ConditionStatus.FALSE and not cold:
             problem = problem or f"NotReady: {ready.reason}"
     try:
         # An internationalised host goes on the wire IDNA-encoded.
@@ -166,7 +169,17 @@ def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
             block_tokens=picking.prefix_block_tokens,
         ),
         scrape_interval_seconds=picking.metrics_scrape_interval_milliseconds / 1000,
+        autoscaled=autoscaled,
+        desired_replicas=status.replicas if status is not None and spec.vllm is not None else None,
+        ready_replicas=status.ready_replicas if status is not None and spec.vllm is not None else None,
+        idle_seconds=float(autoscaling.idle_seconds_before_zero) if autoscaling is not None else 600.0,
     )
+
+
+_COLD_REASONS = frozenset({"ScaledToZero", "Starting"})
+"""Ready reasons of an in-cluster tier that only lacks a ready replica (tiergate_operator.status)."""
+_STARTING = frozenset({"ReplicasNotReady"})
+"""Pods loading the model: a cold start for an autoscaled tier (for a fixed one, still NotReady)."""
 
 
 def service_of(url: str | None) -> str | None:
@@ -233,5 +246,9 @@ def policy_view(policy: RoutingPolicy, tiers: Mapping[str, TierView]) -> PolicyV
             else None,
             classifier_header=spec.classifier.header.lower(),
             classifier_mode=spec.classifier.mode,
+            cold_start_wait={
+                latency_class: float(spec.cold_start.max_wait_seconds.for_class(latency_class))
+                for latency_class in LatencyClass
+            },
         )
     )

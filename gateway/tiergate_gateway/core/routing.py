@@ -41,7 +41,7 @@ from tiergate_gateway.core.errors import (
     NoTierAvailableError,
     UnsupportedFeatureError,
 )
-from tiergate_gateway.core.health_view import HealthView
+from tiergate_gateway.core.health_view import COLD, BlockReason, HealthView
 from tiergate_gateway.core.views import PolicyView, TierView, femto_to_usd
 
 DEFAULT_OUTPUT_TOKENS: Final = 256
@@ -74,6 +74,8 @@ class SkipReason(StrEnum):
     OVER_DAILY_BUDGET = "OverDailyBudget"
     CIRCUIT_OPEN = "CircuitOpen"
     COOLING_DOWN = "CoolingDown"
+    SCALED_TO_ZERO = "ScaledToZero"
+    STARTING = "Starting"
     ATTEMPT_CAP = "AttemptCap"
     NOT_IN_CHAIN = "NotInChain"
 
@@ -113,6 +115,8 @@ class Step:
     estimated_cost: int
     expected_ms: float
     detail: str = ""
+    cold_wait: float = 0.0
+    """Seconds the attempt may wait for the tier's first ready replica (a cold start); 0: it is warm."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,13 +278,20 @@ def plan_request(
 
     order = _apply_chain(policy, candidates, ranked, skipped) if role == Role.PRIMARY else ranked
     planned_skips = list(skipped)
-    steps = _healthy_steps(policy, candidates, order, role, health, now, skipped, out)
+    wait = policy.cold_start_wait.get(facts.latency_class, 0.0)
+    cold: list[Step] = []
+    steps = _healthy_steps(policy, candidates, order, role, health, now, skipped, out, wait, cold)
     if role == Role.PRIMARY and len(steps) < policy.max_attempts and len(ranked) < len(capable.tiers):
         # live health passed over more of the top than we ranked: rank them all and walk again
         ranked = _rank_with_latency_class(policy, capable, within, [], health, out, None)
         skipped = planned_skips
-        steps = _healthy_steps(policy, capable, ranked, role, health, now, skipped, out)
+        cold = []
+        steps = _healthy_steps(policy, capable, ranked, role, health, now, skipped, out, wait, cold)
     steps = _end_with_local(policy, facts, steps, health, now, max_cost, daily_left)
+    if not steps and cold:
+        # Nothing else can answer: waiting for the tier to start beats a refusal.
+        steps = [_wait_anyway(cold[0], max(wait, policy.attempt_timeout_seconds))]
+        skipped = [s for s in skipped if s.tier != cold[0].tier.name]
     plan = Plan(policy, facts, tuple(steps), tuple(notes), ranked_first, tuple(skipped))
     if not steps:
         _raise_no_tier(plan, capable.over_budget, daily_left, health, now)
@@ -454,7 +465,15 @@ def _healthy_steps(
     now: float,
     skipped: list[Skip],
     output_tokens: int,
+    cold_wait: float = 0.0,
+    cold: list[Step] | None = None,
 ) -> list[Step]:
+    """The planned steps in `order`, past tiers live health blocks, up to maxAttempts.
+
+    A cold tier (no ready replica) is planned with a wait when the request's latency class waits
+    (`cold_wait`) and it is expected to be ready within it; otherwise it is skipped, and noted in
+    `cold` for the case where nothing else can answer.
+    """
     steps: list[Step] = []
     tiers, costs, latencies = candidates.tiers, candidates.costs, candidates.latencies
     for position in order:
@@ -462,14 +481,44 @@ def _healthy_steps(
             break  # the rest are AttemptCap skips, worked out only if someone asks
         tier = tiers[position]
         blocked = health.blocked(tier.key, now)
+        wait = 0.0
         if blocked is not None:
-            skipped.append(Skip(tier.name, SkipReason(blocked.value), "skipped by live health"))
-            continue
+            if blocked not in COLD:
+                skipped.append(Skip(tier.name, SkipReason(blocked.value), "skipped by live health"))
+                continue
+            ready_in = health.usable_at(tier.key, now) - now
+            if cold is not None:
+                cold.append(Step(tier, Role.PRIMARY, costs[position], health.expected_ms(tier, output_tokens)))
+            if not cold_wait or ready_in > cold_wait:
+                skipped.append(Skip(tier.name, SkipReason(blocked.value), _cold_detail(blocked, ready_in, cold_wait)))
+                continue
+            wait = cold_wait
         step_role = role if role == Role.BUDGET_DOWNGRADE else (Role.PRIMARY if not steps else Role.FALLBACK)
         latency = latencies[position]
         expected = latency if latency >= 0 else health.expected_ms(tier, output_tokens)
-        steps.append(Step(tier, step_role, costs[position], expected))
+        detail = f"waits up to {wait:g}s for its cold start" if wait else ""
+        steps.append(Step(tier, step_role, costs[position], expected, detail, wait))
     return steps
+
+
+def _cold_detail(reason: BlockReason, ready_in: float, wait: float) -> str:
+    """Why a cold tier is skipped, in words."""
+    state = "scaled to zero" if reason == BlockReason.SCALED_TO_ZERO else "starting"
+    if not wait:
+        return f"{state}, no ready replica; this latency class does not wait for a cold start"
+    return f"{state}, expected ready in {ready_in:.0f}s, past the {wait:g}s this latency class waits"
+
+
+def _wait_anyway(step: Step, wait: float) -> Step:
+    """A cold tier planned because nothing else can answer: wait up to `wait` for it."""
+    return Step(
+        step.tier,
+        step.role,
+        step.estimated_cost,
+        step.expected_ms,
+        "nothing else can answer: waits for it to start",
+        wait,
+    )
 
 
 def _end_with_local(
@@ -547,9 +596,15 @@ def _raise_no_tier(plan: Plan, over_budget: bool, daily_left: int | None, health
 
 def _health_retry_after(plan: Plan, health: HealthView, now: float) -> dict[str, str]:
     """`Retry-After` for a plan whose tiers are all passed over: when the first blocked one opens again."""
-    blocked = {s.tier for s in plan.skipped if s.reason in (SkipReason.CIRCUIT_OPEN, SkipReason.COOLING_DOWN)}
+    blocked = {s.tier for s in plan.skipped if s.reason in HEALTH_SKIPS}
     moments = [health.usable_at(t.key, now) for t in plan.policy.all_tiers if t.name in blocked]
     return retry_after_header(min(moments, default=now) - now)
+
+
+HEALTH_SKIPS: Final = frozenset(
+    {SkipReason.CIRCUIT_OPEN, SkipReason.COOLING_DOWN, SkipReason.SCALED_TO_ZERO, SkipReason.STARTING}
+)
+"""Skips live health decided: they lift with time (a circuit closes, a cool-down ends, a tier starts)."""
 
 
 def _budget_retry_after(skipped: Sequence[Skip], now: float) -> dict[str, str]:

@@ -84,6 +84,14 @@ class TierView:
     """How a replica is picked (`spec.replicaPicking`)."""
     scrape_interval_seconds: float = 1.0
     """How often its replicas' vLLM metrics are read (Local tiers only)."""
+    autoscaled: bool = False
+    """An in-cluster tier whose replicas follow demand (`spec.vllm.autoscaling`): the gateway may start it."""
+    desired_replicas: int | None = None
+    """Replicas its Deployment wants, as the operator last reported (`status.replicas`); None: unknown."""
+    ready_replicas: int | None = None
+    """Replicas ready, as the operator last reported (`status.readyReplicas`); None: unknown."""
+    idle_seconds: float = 600.0
+    """How long no request may want an autoscaled tier before it scales to zero (the demand window)."""
 
     @property
     def is_local(self) -> bool:
@@ -129,6 +137,8 @@ class PolicyView:
     """Per task, the Local tiers that list it, largest first."""
     direct: bool = False
     """A one-tier stand-in for a request that named a tier instead of a policy alias."""
+    cold_start_wait: Mapping[LatencyClass, float] = field(default_factory=dict)
+    """Per latency class, how long a request waits for a cold tier (`spec.coldStart`); absent: 0."""
 
     @property
     def label(self) -> str:

@@ -42,14 +42,15 @@ from tiergate_gateway.core.errors import (
     TierAtCapacityError,
     TierRateLimitError,
 )
-from tiergate_gateway.core.health_view import HealthView
+from tiergate_gateway.core.health_view import COLD, HealthView
 from tiergate_gateway.core.protocol import ParsedRequest, sse_error_event, tier_error_body, usage_counts
 from tiergate_gateway.core.registry import Snapshot
-from tiergate_gateway.core.routing import Note, Plan, Role, SkipReason, Step, retry_after_header
+from tiergate_gateway.core.routing import HEALTH_SKIPS, Note, Plan, Role, SkipReason, Step, retry_after_header
 from tiergate_gateway.core.views import TierView
 from tiergate_gateway.dispatch.replica_tries import Chosen, ReplicaTries
 from tiergate_gateway.runtime.attempt import Attempt, admit, refusal
 from tiergate_gateway.runtime.budget import SpendBook, utc_day
+from tiergate_gateway.runtime.coldstart import ColdAwareHealth, ColdStarts
 from tiergate_gateway.runtime.health import BlockReason, CircuitState, HealthBook
 from tiergate_gateway.runtime.limits import LimitReason, Limits
 from tiergate_gateway.runtime.live_latency import QueueAwareHealth
@@ -153,6 +154,7 @@ class Dispatcher:
         max_response_bytes: int = 64 * 1024 * 1024,
         replicas: ReplicaBook | None = None,
         replica_tries: int = 2,
+        cold_starts: ColdStarts | None = None,
     ) -> None:
         self.store = store
         self.replicas = ReplicaTries(replicas, max_tries=replica_tries, clock=clock)
@@ -163,8 +165,12 @@ class Dispatcher:
         self.clock = clock
         self.timer = timer
         self.max_response_bytes = max_response_bytes
-        # What routing reads of live health: with replicas, their queues count in expected latency.
+        # What routing reads of live health: with replicas, their queues count in expected latency;
+        # with cold starts, a tier without a ready replica is blocked as ScaledToZero or Starting.
         self.live: HealthView = self.health if replicas is None else QueueAwareHealth(self.health, replicas)
+        self.cold = cold_starts
+        if cold_starts is not None:
+            self.live = ColdAwareHealth(self.live, cold_starts)
         self._budget_logged: set[tuple[str, str]] = set()
         self._known_snapshot: Snapshot | None = None
 
@@ -191,6 +197,9 @@ class Dispatcher:
             raise
         observe.record_decision(span, decision)
         span.end()
+        first = decision.plan.ranked_first
+        if self.cold is not None and first is not None:
+            self.cold.wanted(f"{decision.plan.policy.namespace}/{first}", self.clock())
         if Note.BUDGET_DOWNGRADE in decision.plan.notes:
             policy = decision.plan.policy.name
             self._log_budget_once(policy, f"policy {policy} is over budget; downgrading to the cheapest tiers")
@@ -222,6 +231,9 @@ class Dispatcher:
             tier = step.tier
             now = self.clock()
             skip = self._skip_reason(plan, index, now, deadline)
+            if skip is None and self.cold is not None:
+                skip = await self._cold_start(step, now, deadline, plan, index)
+                now = self.clock()
             pool = self.replicas.pool_of(tier)
             if skip is None and pool is not None and not pool.replicas:
                 skip = ReplicaReason.NONE_READY
@@ -239,6 +251,8 @@ class Dispatcher:
             trail.attempts += 1
             answer = await self._attempt(attempt, pool, parsed, decision, step, trail, limit, extra_headers)
             if answer is not None:
+                if plan.ranked_first is not None and tier.name != plan.ranked_first:
+                    observe.record_fallbacks(_health_skips_before(plan, step), tier.name)
                 observe.record_fallbacks(trail.reasons, tier.name)
                 return answer
             if trail.stop:
@@ -365,6 +379,22 @@ class Dispatcher:
                 observe.end_attempt(span, tier, "cancelled", error_type="Cancelled")
                 raise
 
+    async def _cold_start(
+        self, step: Step, now: float, deadline: float | None, plan: Plan, index: int
+    ) -> BlockReason | None:
+        """None when the tier has a ready replica (after waiting for one, if the plan allows a wait),
+        else why it is passed over: ScaledToZero or Starting."""
+        assert self.cold is not None  # checked by the caller
+        cold = self.cold.state(step.tier.key, now)
+        if cold is None:
+            return None
+        wait = step.cold_wait
+        if deadline is not None:
+            wait = min(wait, deadline - now - self._reserve(plan, index))
+        if wait <= 0 or not await self.cold.wait_ready(step.tier.key, wait):
+            return cold
+        return None
+
     def _circuit(self, tier: TierView, changed: CircuitState | None) -> None:
         """Tell of a circuit that changed state with an attempt's verdict."""
         if changed is not None:
@@ -431,15 +461,17 @@ class Dispatcher:
         limited = {tier.key: reason for tier, reason in trail.skips}
         moments: list[float] = []
         for step in plan.steps:
-            at = self.health.usable_at(step.tier.key, now)
+            at = self.live.usable_at(step.tier.key, now)
             reason = limited.get(step.tier.key)
             if reason == LimitReason.RATE_LIMITED:
                 at = max(at, self.limits.rate_window_ends(now))
             elif reason == LimitReason.AT_CAPACITY:
                 at = max(at, now + 1.0)  # a slot frees as soon as an answer ends; a second is a fair guess
+            elif reason in COLD:
+                at = max(at, now + COLD_RETRY_GUESS)  # its start time is known to `live` when one was seen
             moments.append(at)
-        blocked = {s.tier for s in plan.skipped if s.reason in (SkipReason.CIRCUIT_OPEN, SkipReason.COOLING_DOWN)}
-        moments += [self.health.usable_at(t.key, now) for t in plan.policy.all_tiers if t.name in blocked]
+        blocked = {s.tier for s in plan.skipped if s.reason in HEALTH_SKIPS}
+        moments += [self.live.usable_at(t.key, now) for t in plan.policy.all_tiers if t.name in blocked]
         return min(moments, default=now)
 
     def _headers(self, decision: Decision, step: Step, trail: Trail) -> dict[str, str]:
@@ -545,6 +577,8 @@ class Dispatcher:
 
 
 _OVERLOAD_SKIPS = frozenset(LimitReason)
+COLD_RETRY_GUESS = 10.0
+"""Seconds to suggest retrying after when a tier is starting and no start of it has been timed yet."""
 _FAILURE_KINDS = frozenset(kind.value for kind in FailureKind)
 
 
@@ -563,8 +597,7 @@ def _name_replica(headers: dict[str, str], span: trace.Span, chosen: Chosen) -> 
 
 
 def _health_skips_before(plan: Plan, step: Step) -> list[str]:
-    blocked = (SkipReason.CIRCUIT_OPEN, SkipReason.COOLING_DOWN)
-    return [f"{s.tier}={s.reason.value}" for s in plan.skipped if s.reason in blocked and s.tier != step.tier.name]
+    return [f"{s.tier}={s.reason.value}" for s in plan.skipped if s.reason in HEALTH_SKIPS and s.tier != step.tier.name]
 
 
 def _client_wants_usage(parsed: ParsedRequest) -> bool:

@@ -21,7 +21,7 @@ The per-replica figures the picker reads are kept in parallel lists, updated whe
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Protocol
@@ -325,6 +325,8 @@ class ReplicaBook:
         self._spec: dict[str, tuple[tuple[str, ...], str | None, bool]] = {}
         """Per tier: its spec's URLs, its Service (discovered replicas), whether it is Local."""
         self._discovered: dict[str, list[str]] = {}
+        self.listeners: list[Callable[[list[str]], None]] = []
+        """Told which tiers' replica sets discovery just changed (the cold-start book)."""
 
     def sync(self, tiers: Iterable[TierReplicas]) -> None:
         """Match the pools to a new snapshot's tiers: new tiers get a pool, deleted ones lose theirs."""
@@ -353,9 +355,18 @@ class ReplicaBook:
             return
         else:
             self._discovered[service] = addresses
-        for key, (_, tier_service, _) in self._spec.items():
-            if tier_service == service:
-                self.pools[key].set_urls(self._urls(key))
+        changed = [key for key, (_, tier_service, _) in self._spec.items() if tier_service == service]
+        for key in changed:
+            self.pools[key].set_urls(self._urls(key))
+        for listener in self.listeners:
+            listener(changed)
+
+    def ready_count(self, key: str) -> int | None:
+        """Ready replicas discovery found for an in-cluster tier; None when discovery does not know its Service."""
+        spec = self._spec.get(key)
+        if spec is None or spec[1] is None or spec[1] not in self._discovered:
+            return None
+        return len(self._discovered[spec[1]])
 
     def _urls(self, key: str) -> tuple[str, ...] | list[str]:
         """The spec's URLs, or each discovered replica addressed as the Service URL is (scheme, path)."""

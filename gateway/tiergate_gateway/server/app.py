@@ -20,17 +20,19 @@ from tiergate_gateway.core.errors import GatewayError, InvalidRequestError
 from tiergate_gateway.dispatch.dispatcher import Dispatcher
 from tiergate_gateway.runtime.background import cancel_and_wait
 from tiergate_gateway.runtime.budget import SpendBook
+from tiergate_gateway.runtime.coldstart import ColdStarts
 from tiergate_gateway.runtime.health import BreakerSettings, HealthBook
 from tiergate_gateway.runtime.limits import Limits
 from tiergate_gateway.runtime.replicas import EjectionSettings, ReplicaBook
 from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.runtime.state import LocalState, create_state
-from tiergate_gateway.server.api import explain, health, models
+from tiergate_gateway.server.api import explain, health, models, scaling
 from tiergate_gateway.server.api import metrics as metrics_api
 from tiergate_gateway.server.api.departure import ClientGone
 from tiergate_gateway.server.auth import KeyStore
 from tiergate_gateway.server.fastpath import FastPath, error_response, http_error_response, internal_error_response
 from tiergate_gateway.server.settings import GatewaySettings
+from tiergate_gateway.telemetry import observe
 from tiergate_gateway.telemetry.accesslog import CLIENT_CLOSED, AccessLog
 from tiergate_gateway.telemetry.accesslog import NAME as ACCESS_LOG_NAME
 from tiergate_gateway.telemetry.logs import configure_logging
@@ -65,6 +67,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastPath:
             stale_after=settings.replica_signals_stale_seconds,
         )
         store.subscribe(lambda snapshot: replicas.sync(snapshot.tiers.values()))
+        cold = ColdStarts(replicas, on_demand=observe.record_demand, wake_retry_seconds=settings.wake_retry_seconds)
+        store.subscribe(lambda snapshot: cold.sync(snapshot.tiers.values(), cold.clock()))
+        app.state.cold_starts = cold
         dispatcher = Dispatcher(
             store,
             client,
@@ -74,6 +79,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastPath:
             max_response_bytes=settings.max_response_bytes,
             replicas=replicas,
             replica_tries=settings.replica_tries,
+            cold_starts=cold,
         )
         app.state.dispatcher = dispatcher
         app.state.access_log = _access_log(settings)
@@ -81,7 +87,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastPath:
             replicas.scraped, ScrapeSettings(timeout=settings.replica_scrape_timeout_seconds), clock=dispatcher.clock
         )
         tasks = [
-            await _start_source(settings, store, state, replicas),
+            await _start_source(settings, store, state, replicas, cold),
             asyncio.create_task(scraper.run(), name="replica-metrics"),
         ]
         if keys is not None:
@@ -109,7 +115,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastPath:
     app.state.store = store
     app.state.keys = keys
     # The completion routes are the fast path's alone (server/fastpath.py); these are the rest.
-    for module in (explain, models, health, metrics_api):
+    for module in (explain, models, health, metrics_api, scaling):
         app.include_router(module.router)
     _register_error_handlers(app)
     return FastPath(app)
@@ -147,7 +153,7 @@ def create_app_from_env() -> FastPath:
 
 
 async def _start_source(
-    settings: GatewaySettings, store: SnapshotStore, state: LocalState, replicas: ReplicaBook
+    settings: GatewaySettings, store: SnapshotStore, state: LocalState, replicas: ReplicaBook, cold: ColdStarts
 ) -> asyncio.Task[None]:
     if settings.config_dir is not None:
         from tiergate_gateway.sources.config_dir import ConfigDirSource
@@ -164,6 +170,7 @@ async def _start_source(
         spend=state,
         budget_status_interval=settings.budget_status_interval_seconds,
         replicas=replicas,
+        cold=cold if settings.wake_cold_tiers else None,
     )
     return asyncio.create_task(kube.run(), name="kube-watch")
 

@@ -79,3 +79,7 @@ class GatewaySettings(BaseSettings):
     replica_ejection_seconds: float = Field(default=10.0, gt=0, le=3600)
     replica_scrape_timeout_seconds: float = Field(default=0.5, gt=0, le=30)
     replica_signals_stale_seconds: float = Field(default=5.0, gt=0, le=600)
+    # Cold starts (docs/autoscaling.md): scale a wanted tier at zero to one replica at once (Kubernetes
+    # mode; needs update on deployments/scale), and not again within this many seconds.
+    wake_cold_tiers: bool = True
+    wake_retry_seconds: float = Field(default=30.0, gt=0, le=3600)

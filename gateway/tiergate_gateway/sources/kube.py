@@ -35,9 +35,11 @@ from tiergate_gateway.core.registry import build_snapshot
 from tiergate_gateway.core.views import femto_to_usd
 from tiergate_gateway.runtime.background import cancel_and_wait
 from tiergate_gateway.runtime.budget import utc_day
+from tiergate_gateway.runtime.coldstart import ColdStarts
 from tiergate_gateway.runtime.replicas import ReplicaBook
 from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.sources import endpointslices
+from tiergate_gateway.sources.scaler import DeploymentWaker
 from tiergate_gateway.telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -181,9 +183,12 @@ class KubeSource:
         spend: SpendReader | None = None,
         budget_status_interval: float = 30.0,
         replicas: ReplicaBook | None = None,
+        cold: ColdStarts | None = None,
     ) -> None:
         self.store = store
         self.replicas = replicas
+        self.cold = cold
+        """Cold starts to wake: given, the gateway scales a wanted tier at zero to one replica (sources/scaler.py)."""
         self._services: set[str] = set()
         self.namespaces = namespaces
         self.kubeconfig = kubeconfig
@@ -208,6 +213,10 @@ class KubeSource:
             if self.spend is not None:
                 writer = BudgetStatusWriter(custom, self.store, self.spend, self.budget_status_interval)
                 tasks.append(asyncio.create_task(writer.run(), name="budget-status"))
+            if self.cold is not None:
+                waker = DeploymentWaker(client.AppsV1Api(api_client), self.cold)
+                self.cold.waker = waker.request
+                tasks.append(asyncio.create_task(waker.run(), name="cold-start-waker"))
             try:
                 await self._publish_loop()
             finally:
@@ -310,9 +319,7 @@ class KubeSource:
             except (ValueError, UnicodeDecodeError):
                 return None
 
-        snapshot = build_snapshot(
-            tiers, policies, lookup, version=self.store.next_version(), created_at=time.time()
-        )
+        snapshot = build_snapshot(tiers, policies, lookup, version=self.store.next_version(), created_at=time.time())
         self.store.publish(snapshot)
         log.info("snapshot %d: %d tiers, %d policies", snapshot.version, len(snapshot.tiers), len(snapshot.policies))
 

@@ -91,6 +91,17 @@ REPLICA_SCRAPE_FAILURES = Counter(
     "tiergate_replica_scrape_failures_total", "Replica metrics scrapes that failed (signals marked stale)", ["tier"]
 )
 
+TIER_DEMAND = Counter(
+    "tiergate_tier_demand_total",
+    "Requests routing ranked first on an autoscaled tier, by the tier's state then (Ready, ScaledToZero, Starting)",
+    ["tier", "tier_namespace", "state"],
+)
+TIER_WAKES = Counter(
+    "tiergate_tier_wakes_total",
+    "Scale-from-zero writes the gateway made for cold tiers, by result",
+    ["tier", "tier_namespace", "result"],
+)
+
 CIRCUIT_VALUES: Final = {"Closed": 0, "HalfOpen": 1, "Open": 2}
 MAX_REPLICA_LABELS: Final = 32
 

@@ -15,7 +15,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from tiergate_gateway.core.decision import Decision
-from tiergate_gateway.core.health_view import CircuitState
+from tiergate_gateway.core.health_view import BlockReason, CircuitState
 from tiergate_gateway.core.routing import Step
 from tiergate_gateway.core.views import FEMTO_PER_USD, TierView
 from tiergate_gateway.telemetry import metrics
@@ -142,6 +142,11 @@ def record_fallbacks(reasons: list[str], answered_by: str | None) -> None:
         tier, sep, reason = item.partition("=")
         if sep:
             metrics.child(metrics.FALLBACKS, tier, answered_by or "none", reason).inc()
+
+
+def record_demand(tier: TierView, state: BlockReason | None) -> None:
+    """A request routing ranked first on an autoscaled tier, by the tier's state then."""
+    metrics.child(metrics.TIER_DEMAND, tier.name, tier.namespace, state.value if state is not None else "Ready").inc()
 
 
 def record_circuit(tier: TierView, state: CircuitState) -> None:
