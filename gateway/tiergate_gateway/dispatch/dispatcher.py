@@ -198,7 +198,7 @@ class Dispatcher:
         observe.record_decision(span, decision)
         span.end()
         first = decision.plan.ranked_first
-        if self.cold is not None and first is not None:
+        if first is not None and self.cold is not None and self.cold.any_autoscaled:
             self.cold.wanted(f"{decision.plan.policy.namespace}/{first}", self.clock())
         if Note.BUDGET_DOWNGRADE in decision.plan.notes:
             policy = decision.plan.policy.name
@@ -231,7 +231,8 @@ class Dispatcher:
             tier = step.tier
             now = self.clock()
             skip = self._skip_reason(plan, index, now, deadline)
-            if skip is None and self.cold is not None:
+            cold = self.cold
+            if skip is None and cold is not None and cold.state(tier.key, now) is not None:
                 skip = await self._cold_start(step, now, deadline, plan, index)
                 now = self.clock()
             pool = self.replicas.pool_of(tier)

@@ -96,6 +96,8 @@ class ColdStarts:
         self.wake_retry_seconds = wake_retry_seconds
         self.max_wake_backoff = max_wake_backoff
         self._tiers: dict[str, _Tier] = {}
+        self.any_autoscaled = False
+        """Whether any tier follows demand (routing counts demand only then)."""
         self.reversed_wakes = 0
         """Wakes the scaler undid (a reason to check the ScaledObject's gateway trigger)."""
         if replicas is not None:
@@ -116,6 +118,7 @@ class ColdStarts:
             entry.view = view
             if view.desired_replicas is not None:
                 self.set_desired(view.key, view.desired_replicas, now)
+        self.any_autoscaled = any(entry.view.autoscaled for key, entry in self._tiers.items() if key in seen)
         for gone in set(self._tiers) - seen:
             entry = self._tiers.pop(gone)
             if entry.ready_event is not None:
