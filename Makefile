@@ -21,6 +21,7 @@ help:
 	@echo "make kind-up   create the kind cluster of kind-config.yaml (needs docker, kind, kubectl)"
 	@echo "make kind-load build the images and load them into the kind cluster"
 	@echo "make kind-install  helm upgrade --install the chart with ci/kind-values.yaml (needs kubectl, helm)"
+	@echo "make kind-autoscaling  KEDA and Prometheus (their Helm charts) into the kind cluster, then the chart pointed at them"
 	@echo "make kind-e2e  all of the above, then pytest -m e2e tests/e2e against the cluster"
 	@echo "make kind-down delete the kind cluster"
 
@@ -77,7 +78,7 @@ clean:
 # ---- Container image, kind cluster and end-to-end tests -------------------------------------------
 # Every target below says what it does and stops at once, naming the tool it lacks. None of them is
 # needed by `make test`; they need Docker, kind, kubectl and Helm (docs/install.md).
-.PHONY: docs image kind-up kind-load kind-install kind-e2e kind-down
+.PHONY: docs image kind-up kind-load kind-install kind-autoscaling kind-e2e kind-down
 
 IMAGE ?= tiergate
 SIM_IMAGE ?= $(IMAGE)-sim
@@ -86,6 +87,13 @@ KIND_CLUSTER ?= tiergate
 KIND_CONTEXT := kind-$(KIND_CLUSTER)
 RELEASE ?= tiergate
 RELEASE_NAMESPACE ?= tiergate
+# More values files for kind-install, e.g. charts/tiergate/ci/kind-autoscaling-values.yaml (kind-autoscaling sets it).
+KIND_EXTRA_VALUES ?=
+# Chart versions of KEDA (kedacore/keda) and kube-prometheus-stack; empty: the repositories' latest.
+KEDA_VERSION ?=
+PROMETHEUS_STACK_VERSION ?=
+KEDA_CHARTS := https://kedacore.github.io/charts
+PROMETHEUS_CHARTS := https://prometheus-community.github.io/helm-charts
 
 # $(call require,TOOL,where to get it): fail with a message that names the missing tool.
 require = command -v $(1) >/dev/null 2>&1 || { echo "make $@: '$(1)' is required but not found on PATH; install it: $(2)" >&2; exit 127; }
@@ -132,9 +140,30 @@ kind-install:
 	@echo "==> kind-install: release '$(RELEASE)' of charts/tiergate into namespace '$(RELEASE_NAMESPACE)' with ci/kind-values.yaml"
 	helm upgrade --install $(RELEASE) charts/tiergate --kube-context $(KIND_CONTEXT) \
 		--namespace $(RELEASE_NAMESPACE) --create-namespace \
-		--values charts/tiergate/ci/kind-values.yaml --set image.tag=$(TAG) \
-		--wait --timeout 5m
+		--values charts/tiergate/ci/kind-values.yaml $(foreach file,$(KIND_EXTRA_VALUES),--values $(file)) \
+		--set image.tag=$(TAG) --wait --timeout 5m
 	kubectl --context $(KIND_CONTEXT) -n $(RELEASE_NAMESPACE) get deployments,services,modeltiers,routingpolicies
+
+# KEDA scales autoscaled tiers; Prometheus (kube-prometheus-stack, trimmed to the Prometheus Operator and one
+# Prometheus) scrapes the vLLM pods and the gateway for it. Neither is part of TierGate's chart (docs/autoscaling.md).
+kind-autoscaling:
+	@$(call require,kubectl,$(KUBECTL_URL))
+	@$(call require,helm,$(HELM_URL))
+	@echo "==> kind-autoscaling: KEDA (kedacore/keda, namespace keda) and Prometheus (kube-prometheus-stack, namespace monitoring) into context $(KIND_CONTEXT), then the chart with ci/kind-autoscaling-values.yaml"
+	helm repo add kedacore $(KEDA_CHARTS) --force-update
+	helm repo add prometheus-community $(PROMETHEUS_CHARTS) --force-update
+	helm upgrade --install keda kedacore/keda --kube-context $(KIND_CONTEXT) \
+		--namespace keda --create-namespace $(if $(KEDA_VERSION),--version $(KEDA_VERSION)) \
+		--wait --timeout 5m
+	helm upgrade --install kube-prometheus-stack prometheus-community/kube-prometheus-stack --kube-context $(KIND_CONTEXT) \
+		--namespace monitoring --create-namespace $(if $(PROMETHEUS_STACK_VERSION),--version $(PROMETHEUS_STACK_VERSION)) \
+		--set grafana.enabled=false --set alertmanager.enabled=false --set nodeExporter.enabled=false \
+		--set kubeStateMetrics.enabled=false --set defaultRules.create=false \
+		--set kubeEtcd.enabled=false --set kubeControllerManager.enabled=false --set kubeScheduler.enabled=false \
+		--set kubeProxy.enabled=false --set prometheus.prometheusSpec.scrapeInterval=15s \
+		--wait --timeout 10m
+	$(MAKE) --no-print-directory kind-install KIND_EXTRA_VALUES=charts/tiergate/ci/kind-autoscaling-values.yaml
+	kubectl --context $(KIND_CONTEXT) get apiservices v1beta1.external.metrics.k8s.io
 
 kind-e2e:
 	@$(call require,docker,$(DOCKER_URL))

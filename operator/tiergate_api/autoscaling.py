@@ -32,6 +32,8 @@ DEFAULT_IDLE_SECONDS: Final = 600
 DEFAULT_POLLING_SECONDS: Final = 15
 DEFAULT_SCALE_DOWN_STABILIZATION_SECONDS: Final = 300
 DEFAULT_SCALE_DOWN_PODS_PER_MINUTE: Final = 1
+MIN_DEMAND_WINDOW_SECONDS: Final = 60
+"""The shortest demand window: a Prometheus scrape (15-30 s) and a KEDA poll must fit in it."""
 
 
 class ScaleDown(ApiModel):
@@ -55,7 +57,8 @@ class Autoscaling(ApiModel):
     target_kv_cache_percent: Annotated[Int | None, Field(ge=1, le=100)] = None
     """KV-cache use per replica (vllm:kv_cache_usage_perc, in percent) above which a replica is added; unset: unused."""
     idle_seconds_before_zero: Annotated[Int, Field(ge=30, le=86_400)] = DEFAULT_IDLE_SECONDS
-    """How long no request may have wanted the tier before it scales to zero (KEDA's cooldownPeriod)."""
+    """How long the tier stays up after the last request that wanted it (KEDA's cooldownPeriod), give or take
+    the demand window (up to twice pollingIntervalSeconds, at least a minute)."""
     polling_interval_seconds: Annotated[Int, Field(ge=1, le=300)] = DEFAULT_POLLING_SECONDS
     """How often KEDA reads the triggers (KEDA's pollingInterval)."""
     scale_down: ScaleDown = Field(default_factory=ScaleDown, json_schema_extra={"default": {}})
@@ -72,6 +75,12 @@ class Autoscaling(ApiModel):
         if self.min_replicas > self.max_replicas:
             raise RuleViolationError(MIN_GREATER_THAN_MAX, "minReplicas")
         return self
+
+    @property
+    def demand_window_seconds(self) -> int:
+        """How long a request counts as demand for the tier: long enough for KEDA to see it at its next poll
+        (through Prometheus: a scrape, then the poll), short enough to add little to the idle time."""
+        return min(self.idle_seconds_before_zero, max(MIN_DEMAND_WINDOW_SECONDS, 2 * self.polling_interval_seconds))
 
     @property
     def floor_without_scaler(self) -> int:

@@ -34,6 +34,7 @@ class ConditionType(StrEnum):
     DEGRADED = "Degraded"
     RESOLVED_REFS = "ResolvedRefs"
     LOCAL_FALLBACK = "LocalFallback"
+    AUTOSCALING = "Autoscaling"
 
 
 CAMEL_REASON = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"

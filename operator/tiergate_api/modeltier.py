@@ -379,7 +379,7 @@ class ModelTierStatus(ApiModel):
     observed_generation: Annotated[Int | None, Field(ge=0)] = None
     """The metadata.generation the status was computed from."""
     conditions: Annotated[list[Condition], *list_map("type", 16)] = []
-    """Ready (summary), Available, Progressing, Degraded and ResolvedRefs, as they apply."""
+    """Ready (summary), Available, Progressing, Degraded, ResolvedRefs and Autoscaling, as they apply."""
     endpoint: EndpointUrl | None = None
     """The URL the gateway sends requests to."""
     locality: Locality | None = None

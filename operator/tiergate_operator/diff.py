@@ -8,6 +8,9 @@ present in the live object with the same value. A few maps and lists are ours al
 drift too, and the patch removes it. Resource quantities compare by value ("1Gi" equals
 "1024Mi"), because the API server rewrites them into canonical form.
 
+Fields another controller owns after creation (`unowned`: a Deployment's replicas while
+KEDA scales it) are neither compared nor written.
+
 Writes are JSON merge patches (RFC 7386): lists are replaced whole, maps are merged, and
 `null` removes a key. Each patch carries the live `resourceVersion`, so a concurrent
 change makes it fail with 409 instead of silently overwriting.
@@ -47,7 +50,7 @@ def controller_uid(live: Mapping[str, Any]) -> str | None:
     return None
 
 
-def differences(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[str]:
+def differences(desired: Mapping[str, Any], live: Mapping[str, Any], *, unowned: Iterable[Path] = ()) -> list[str]:
     """Dotted paths of the owned fields where `live` differs from `desired`; empty means in sync."""
     kind = desired.get("kind", "")
     exclusive = set(EXCLUSIVE.get(kind, ()))
@@ -63,11 +66,11 @@ def differences(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[str
     for path in exclusive:
         if _get(desired, path) is None and _get(live, path):
             found.append(".".join(path))
-    immutable = {".".join(p) for p in IMMUTABLE.get(kind, ())}
-    return [path for path in found if not any(path == i or path.startswith(i + ".") for i in immutable)]
+    skipped = {".".join(p) for p in (*IMMUTABLE.get(kind, ()), *unowned)}
+    return [path for path in found if not any(path == i or path.startswith(i + ".") for i in skipped)]
 
 
-def merge_patch(desired: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
+def merge_patch(desired: Mapping[str, Any], live: Mapping[str, Any], *, unowned: Iterable[Path] = ()) -> dict[str, Any]:
     """The JSON merge patch that makes `live` match `desired` in the fields the operator owns."""
     kind = desired.get("kind", "")
     d_meta, l_meta = desired.get("metadata", {}), live.get("metadata", {})
@@ -90,7 +93,7 @@ def merge_patch(desired: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str
             _set(patch, path, None)
         elif isinstance(wanted, dict) and isinstance(current, dict):
             _set(patch, path, {**{key: None for key in current if key not in wanted}, **wanted})
-    for path in IMMUTABLE.get(kind, ()):
+    for path in (*IMMUTABLE.get(kind, ()), *unowned):
         _delete(patch, path)
     return patch
 

@@ -8,6 +8,8 @@ module has no side effect on other operators and tests pass the registry explici
 - indexes: tiers by namespace (what policies read) and tiers by referenced Secret.
 - watch handlers: a change to a tier, one of its children or pods, or a referenced
   Secret rings the worker that cares; a change to any tier rings its namespace's policies.
+  KEDA's ScaledObjects are children too; where KEDA is not installed, Kopf logs that it
+  cannot watch them yet, and starts watching when their CRD appears.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tiergate_api.constants import (
 from tiergate_operator.errors import ApiError
 from tiergate_operator.kube import Kube, connection_info
 from tiergate_operator.reconcile import Reconciler
+from tiergate_operator.scaling import KEDA_GROUP, KEDA_VERSION, SCALED_OBJECT_PLURAL
 from tiergate_operator.settings import OperatorConfig
 from tiergate_operator.status import WARNING, tier_view
 from tiergate_operator.workers import Runtime, object_state, run_worker
@@ -226,6 +229,9 @@ def policy_changed(body: kopf.Body, namespace: str | None, name: str, memo: kopf
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED, registry=registry, id="deployment_changed")
 @kopf.on.event("", "v1", "services", labels=MANAGED, registry=registry, id="service_changed")
 @kopf.on.event("", "v1", "persistentvolumeclaims", labels=MANAGED, registry=registry, id="claim_changed")
+@kopf.on.event(
+    KEDA_GROUP, KEDA_VERSION, SCALED_OBJECT_PLURAL, labels=MANAGED, registry=registry, id="scaled_object_changed"
+)
 def child_changed(type: str | None, body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """A child changed or vanished: wake the tier that owns it."""
     namespace = _namespaced(namespace)

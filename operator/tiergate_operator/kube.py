@@ -32,6 +32,7 @@ from tiergate_operator.errors import (
     NotFoundError,
     TransientApiError,
 )
+from tiergate_operator.scaling import KEDA_GROUP, KEDA_VERSION, SCALED_OBJECT_KIND, SCALED_OBJECT_PLURAL
 
 MERGE_PATCH: Final = "application/merge-patch+json"
 
@@ -68,7 +69,11 @@ PODS: Final = Resource("", "v1", "pods", "Pod")
 SECRETS: Final = Resource("", "v1", "secrets", "Secret")
 MODEL_TIERS: Final = Resource(GROUP, API_VERSION_NAME, MODEL_TIER_PLURAL, MODEL_TIER_KIND)
 ROUTING_POLICIES: Final = Resource(GROUP, API_VERSION_NAME, ROUTING_POLICY_PLURAL, ROUTING_POLICY_KIND)
-BY_KIND: Final = {r.kind: r for r in (DEPLOYMENTS, SERVICES, CLAIMS, PODS, SECRETS, MODEL_TIERS, ROUTING_POLICIES)}
+SCALED_OBJECTS: Final = Resource(KEDA_GROUP, KEDA_VERSION, SCALED_OBJECT_PLURAL, SCALED_OBJECT_KIND)
+"""KEDA's, served only where KEDA is installed (`serves`)."""
+BY_KIND: Final = {
+    r.kind: r for r in (DEPLOYMENTS, SERVICES, CLAIMS, PODS, SECRETS, MODEL_TIERS, ROUTING_POLICIES, SCALED_OBJECTS)
+}
 
 
 class Kube:
@@ -133,6 +138,15 @@ class Kube:
             await self._request("DELETE", resource.path(namespace, name), body=body)
         except NotFoundError:
             return
+
+    async def serves(self, resource: Resource) -> bool:
+        """Whether the API server serves a resource (API discovery of its group version; 404: it does not)."""
+        root = f"/apis/{resource.group}/{resource.version}" if resource.group else f"/api/{resource.version}"
+        try:
+            listing = await self._request("GET", root)
+        except NotFoundError:
+            return False
+        return any(entry.get("name") == resource.plural for entry in (listing or {}).get("resources") or [])
 
     async def secret_keys(self, namespace: str, name: str) -> frozenset[str] | None:
         """The key names of a Secret (never its values), or None when it does not exist."""

@@ -6,6 +6,11 @@ Deployment, a pod that crashed, a Secret that appeared). It renders the desired 
 the status (`status`), writes it only when it changed, and posts events for what it did.
 So reconciling an unchanged tier reads a few objects and writes nothing.
 
+An autoscaled tier also asks API discovery whether KEDA is installed: if so, its
+ScaledObject is one more child, and the Deployment's replica count is KEDA's, never
+compared or written after creation; if not, the pass asks to be run again after
+`keda_recheck_seconds`, so that KEDA installed later takes over without a restart.
+
 API failures that may pass (`RetryableError`) propagate to the worker, which retries
 with back-off. Failures that retrying cannot fix (a child owned by someone else, a
 manifest the server rejects, missing permissions) become a `Degraded` condition with
@@ -26,9 +31,10 @@ from tiergate_api.routingpolicy import RoutingPolicy
 from tiergate_operator import status as status_
 from tiergate_operator.diff import controller_uid, differences, merge_patch
 from tiergate_operator.errors import ForbiddenError, InvalidError
-from tiergate_operator.kube import BY_KIND, MODEL_TIERS, PODS, ROUTING_POLICIES, Kube
+from tiergate_operator.kube import BY_KIND, MODEL_TIERS, PODS, ROUTING_POLICIES, SCALED_OBJECTS, Kube
 from tiergate_operator.names import cache_claim_name, workload_name
-from tiergate_operator.render import ANNOTATION_SPEC_HASH, Children, pods_selector, render
+from tiergate_operator.render import ANNOTATION_SPEC_HASH, Children, Manifest, Path, pods_selector, render
+from tiergate_operator.scaling import Scaling
 from tiergate_operator.settings import OperatorConfig
 from tiergate_operator.status import Event, Problem, SecretCheck, StatusResult, TierObservation, TierView
 from tiergate_operator.telemetry import ConditionCensus
@@ -90,42 +96,54 @@ class Reconciler:
         events: list[Event] = []
         problems: list[Problem] = []
         try:
-            desired = render(tier, self.config)
-            deployment = await self._sync_children(tier, desired, state, events, problems)
+            autoscaled = tier.spec.vllm is not None and tier.spec.vllm.autoscaling is not None
+            keda_installed = autoscaled and await self.kube.serves(SCALED_OBJECTS)
+            desired = render(tier, self.config, keda_installed=keda_installed)
+            live = await self._sync_children(tier, desired, state, events, problems)
         finally:
             # What was done is told even when a later step fails and the pass is retried.
             self._post(body, events)
+        deployment = live.get("Deployment")
         pods: list[dict[str, Any]] = []
-        if deployment is not None and _needs_pod_check(deployment, tier):
+        if deployment is not None and _needs_pod_check(deployment, status_.desired_replicas(tier, deployment)):
             selector = pods_selector(tier.metadata.name)
             pods = await self.kube.list(PODS, tier.metadata.namespace, label_selector=selector)
         secrets = await self._check_secrets(tier)
-        observation = TierObservation(deployment=deployment, pods=pods, secrets=secrets, problems=problems)
+        observation = TierObservation(
+            deployment=deployment,
+            pods=pods,
+            secrets=secrets,
+            problems=problems,
+            scaling=desired.scaling,
+            scaled_object=live.get("ScaledObject"),
+        )
         result = status_.tier_status(tier, observation, _prev(body, state))
         await self._write_status(MODEL_TIERS, body, state, result)
         self.census.update(tier.metadata.namespace, tier.metadata.name, result.status)
         state.passes += 1
-        unresolved = any(check.problem is not None for check in secrets)
-        stuck = bool(problems)
-        if unresolved or stuck:
-            return Outcome(
-                recheck_after=self.config.unresolved_recheck_seconds if unresolved else self.config.retry_max_seconds
-            )
-        return Outcome()
+        rechecks = []
+        if any(check.problem is not None for check in secrets):
+            rechecks.append(self.config.unresolved_recheck_seconds)
+        if problems:
+            rechecks.append(self.config.retry_max_seconds)
+        if desired.scaling is Scaling.KEDA_NOT_INSTALLED:
+            rechecks.append(self.config.keda_recheck_seconds)
+        return Outcome(recheck_after=min(rechecks) if rechecks else None)
 
     async def _sync_children(
         self, tier: ModelTier, desired: Children, state: ObjectState, events: list[Event], problems: list[Problem]
-    ) -> dict[str, Any] | None:
-        """Create, patch or delete each child as needed; return the live Deployment, if ours."""
-        deployment: dict[str, Any] | None = None
-        wanted = {
-            "PersistentVolumeClaim": desired.cache_claim,
-            "Deployment": desired.deployment,
-            "Service": desired.service,
-        }
-        for kind, manifest in wanted.items():
+    ) -> dict[str, dict[str, Any]]:
+        """Create, patch or delete each child as needed; return the live ones that are ours, by kind."""
+        found: dict[str, dict[str, Any]] = {}
+        wanted: list[tuple[str, Manifest | None]] = [("PersistentVolumeClaim", desired.cache_claim)]
+        if desired.scaled_object is None:  # KEDA lets go of the replicas before the operator takes them back
+            wanted.append(("ScaledObject", None))
+        wanted += [("Deployment", desired.deployment), ("Service", desired.service)]
+        if desired.scaled_object is not None:  # created once what it scales exists
+            wanted.append(("ScaledObject", desired.scaled_object))
+        for kind, manifest in wanted:
             try:
-                live = await self._sync_child(tier, kind, manifest, state, events)
+                live = await self._sync_child(tier, kind, manifest, state, events, unowned=desired.unowned(kind))
             # These end as a Degraded condition (and its event, once per transition), not as retries.
             except InvalidError as exc:
                 problems.append(Problem("InvalidWorkload", f"the API server rejected the {kind}: {exc.message}"))
@@ -136,12 +154,19 @@ class Reconciler:
             except _ForeignChild as exc:
                 problems.append(Problem("ChildConflict", str(exc)))
                 continue
-            if kind == "Deployment":
-                deployment = live
-        return deployment
+            if live is not None:
+                found[kind] = live
+        return found
 
     async def _sync_child(
-        self, tier: ModelTier, kind: str, manifest: dict[str, Any] | None, state: ObjectState, events: list[Event]
+        self,
+        tier: ModelTier,
+        kind: str,
+        manifest: dict[str, Any] | None,
+        state: ObjectState,
+        events: list[Event],
+        *,
+        unowned: tuple[Path, ...] = (),
     ) -> dict[str, Any] | None:
         if manifest is None:
             await self._delete_stale_child(tier, kind, state, events)
@@ -169,12 +194,12 @@ class Reconciler:
         state.seen_children.add(key)
         if kind == "PersistentVolumeClaim":
             return live  # a claim's spec cannot change after creation; a new size needs a new claim
-        changed = differences(manifest, live)
+        changed = differences(manifest, live, unowned=unowned)
         if not changed:
             return live
         live_hash = (live["metadata"].get("annotations") or {}).get(ANNOTATION_SPEC_HASH)
         spec_changed = live_hash != manifest["metadata"]["annotations"][ANNOTATION_SPEC_HASH]
-        patched = await self.kube.patch(resource, namespace, name, merge_patch(manifest, live))
+        patched = await self.kube.patch(resource, namespace, name, merge_patch(manifest, live, unowned=unowned))
         self._remember(patched)
         if spec_changed:
             events.append(Event(status_.NORMAL, "Updated", f"Updated {kind} {name} to the tier's spec"))
@@ -296,13 +321,13 @@ def _prev(body: Mapping[str, Any], state: ObjectState) -> dict[str, Any]:
     return dict(body.get("status") or {})
 
 
-def _needs_pod_check(deployment: Mapping[str, Any], tier: ModelTier) -> bool:
+def _needs_pod_check(deployment: Mapping[str, Any], desired: int) -> bool:
     """Pods are listed only when the Deployment is short of ready or up-to-date pods.
 
+    `desired` is what the tier wants now (for an autoscaled tier, what its scaler chose).
     A Deployment its controller has not yet observed has no pods to explain anything,
     so a tier's first pass skips the listing.
     """
-    desired = tier.spec.vllm.replicas if tier.spec.vllm is not None else 0
     status = deployment.get("status") or {}
     if status.get("observedGeneration") is None:
         return False

@@ -1,12 +1,15 @@
 """Render a ModelTier into the Kubernetes objects that serve it (pure: spec in, manifests out).
 
 A `vllm` tier becomes a Deployment and a Service named `<tier>-vllm`, plus a
-PersistentVolumeClaim `<tier>-vllm-cache` when it asks for a model cache. All of them
-carry the standard labels and an owner reference to the tier, so deleting the tier
+PersistentVolumeClaim `<tier>-vllm-cache` when it asks for a model cache, and a KEDA
+ScaledObject `<tier>-vllm` when it is autoscaled and KEDA scales it (`scaling.py`). All of
+them carry the standard labels and an owner reference to the tier, so deleting the tier
 deletes them. An `endpoint` tier renders nothing.
 
 Each manifest carries `tiergate.io/spec-hash`, a digest of everything the operator sets,
-so a later reconcile can tell "the spec changed" from "someone edited the object".
+so a later reconcile can tell "the spec changed" from "someone edited the object". While
+KEDA scales a tier, the Deployment's replica count is not the operator's: it is left out
+of the digest, and `Children.unowned` tells the reconciler never to compare or write it.
 """
 
 from __future__ import annotations
@@ -32,9 +35,19 @@ from tiergate_api.constants import (
 )
 from tiergate_api.modeltier import AccessMode, ModelTier, VllmBackend
 from tiergate_operator.names import cache_claim_name, label_value, workload_name
+from tiergate_operator.scaling import (
+    KEDA_GROUP,
+    KEDA_VERSION,
+    SCALED_OBJECT_KIND,
+    Scaling,
+    initial_replicas,
+    scaled_object_spec,
+    scaling_for,
+)
 from tiergate_operator.settings import OperatorConfig
 
 Manifest = dict[str, Any]
+Path = tuple[str, ...]
 
 APP_NAME: Final = "vllm"
 COMPONENT: Final = "model-server"
@@ -49,6 +62,7 @@ ANNOTATION_SPEC_HASH: Final = f"{GROUP}/spec-hash"
 # A Deployment whose pods have not become ready in this long reports ProgressDeadlineExceeded;
 # it must outlast the startup budget or a large model would look stuck while it loads.
 PROGRESS_DEADLINE_MARGIN_SECONDS: Final = 600
+REPLICAS: Final[Path] = ("spec", "replicas")
 
 
 @dataclass(frozen=True)
@@ -58,10 +72,19 @@ class Children:
     deployment: Manifest | None = None
     service: Manifest | None = None
     cache_claim: Manifest | None = None
+    scaled_object: Manifest | None = None
+    scaling: Scaling = Scaling.FIXED
+    """Who sets the Deployment's replica count."""
 
     def present(self) -> list[Manifest]:
-        """The manifests that exist, in the order they should be created (claim, then workload)."""
-        return [m for m in (self.cache_claim, self.deployment, self.service) if m is not None]
+        """The manifests that exist, in the order they should be created (claim, workload, then its scaler)."""
+        return [m for m in (self.cache_claim, self.deployment, self.service, self.scaled_object) if m is not None]
+
+    def unowned(self, kind: str) -> tuple[Path, ...]:
+        """Fields of a rendered child that are set on creation only, then left to another controller."""
+        if kind == "Deployment" and not self.scaling.operator_writes_replicas:
+            return (REPLICAS,)
+        return ()
 
 
 def tier_labels(tier: str) -> dict[str, str]:
@@ -106,13 +129,25 @@ def service_url(tier: str, namespace: str) -> str:
     return f"http://{workload_name(tier)}.{namespace}.svc.cluster.local:{VLLM_PORT}/v1"
 
 
-def render(tier: ModelTier, config: OperatorConfig) -> Children:
-    """Everything a tier should own; an endpoint tier owns nothing."""
+def render(tier: ModelTier, config: OperatorConfig, *, keda_installed: bool = False) -> Children:
+    """Everything a tier should own; an endpoint tier owns nothing.
+
+    `keda_installed` says whether the API server serves KEDA's ScaledObjects; it matters
+    only to autoscaled tiers.
+    """
     vllm = tier.spec.vllm
     if vllm is None:
         return Children()
+    scaling = scaling_for(tier, config, keda_installed=keda_installed)
     claim = _cache_claim(tier, vllm) if vllm.model_cache is not None else None
-    return Children(deployment=_deployment(tier, vllm, config), service=_service(tier), cache_claim=claim)
+    scaled_object = _scaled_object(tier, config) if scaling is Scaling.KEDA else None
+    return Children(
+        deployment=_deployment(tier, vllm, config, scaling),
+        service=_service(tier),
+        cache_claim=claim,
+        scaled_object=scaled_object,
+        scaling=scaling,
+    )
 
 
 def vllm_args(tier: ModelTier, vllm: VllmBackend, config: OperatorConfig) -> list[str]:
@@ -140,11 +175,20 @@ def vllm_args(tier: ModelTier, vllm: VllmBackend, config: OperatorConfig) -> lis
     return args + list(vllm.extra_args)
 
 
-def spec_hash(manifest: Manifest) -> str:
-    """A digest of a manifest without its own hash annotation (key order does not matter)."""
+def spec_hash(manifest: Manifest, *, unowned: tuple[Path, ...] = (), salt: str = "") -> str:
+    """A digest of a manifest without its own hash annotation and `unowned` fields (key order does not matter).
+
+    `salt` enters the digest too: a change of who scales the Deployment is a change of the spec.
+    """
     stripped = json.loads(json.dumps(manifest))
     stripped.get("metadata", {}).get("annotations", {}).pop(ANNOTATION_SPEC_HASH, None)
-    canonical = json.dumps(stripped, sort_keys=True, separators=(",", ":"))
+    for path in unowned:
+        node = stripped
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    canonical = json.dumps(stripped, sort_keys=True, separators=(",", ":")) + salt
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -165,12 +209,12 @@ def _metadata(tier: ModelTier, name: str) -> dict[str, Any]:
     }
 
 
-def _finish(manifest: Manifest) -> Manifest:
-    manifest["metadata"]["annotations"][ANNOTATION_SPEC_HASH] = spec_hash(manifest)
+def _finish(manifest: Manifest, *, unowned: tuple[Path, ...] = (), salt: str = "") -> Manifest:
+    manifest["metadata"]["annotations"][ANNOTATION_SPEC_HASH] = spec_hash(manifest, unowned=unowned, salt=salt)
     return manifest
 
 
-def _deployment(tier: ModelTier, vllm: VllmBackend, config: OperatorConfig) -> Manifest:
+def _deployment(tier: ModelTier, vllm: VllmBackend, config: OperatorConfig, scaling: Scaling) -> Manifest:
     name = tier.metadata.name
     startup_budget = vllm.startup_timeout_seconds or config.startup_timeout_seconds
     pod_spec: dict[str, Any] = {
@@ -186,18 +230,33 @@ def _deployment(tier: ModelTier, vllm: VllmBackend, config: OperatorConfig) -> M
     tolerations = _tolerations(vllm)
     if tolerations:
         pod_spec["tolerations"] = tolerations
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(tier, workload_name(name)),
+        "spec": {
+            "replicas": initial_replicas(tier),
+            "selector": {"matchLabels": selector_labels(name)},
+            "strategy": _strategy(vllm),
+            "progressDeadlineSeconds": startup_budget + PROGRESS_DEADLINE_MARGIN_SECONDS,
+            "template": {"metadata": {"labels": tier_labels(name)}, "spec": pod_spec},
+        },
+    }
+    if scaling is Scaling.FIXED:
+        return _finish(manifest)  # the digest of tiers that were never autoscaled stays as it always was
+    unowned = () if scaling.operator_writes_replicas else (REPLICAS,)
+    return _finish(manifest, unowned=unowned, salt=scaling.value)
+
+
+def _scaled_object(tier: ModelTier, config: OperatorConfig) -> Manifest:
+    autoscaling = tier.spec.vllm.autoscaling if tier.spec.vllm is not None else None
+    assert autoscaling is not None  # checked by the caller (Scaling.KEDA)
     return _finish(
         {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": _metadata(tier, workload_name(name)),
-            "spec": {
-                "replicas": vllm.replicas,
-                "selector": {"matchLabels": selector_labels(name)},
-                "strategy": _strategy(vllm),
-                "progressDeadlineSeconds": startup_budget + PROGRESS_DEADLINE_MARGIN_SECONDS,
-                "template": {"metadata": {"labels": tier_labels(name)}, "spec": pod_spec},
-            },
+            "apiVersion": f"{KEDA_GROUP}/{KEDA_VERSION}",
+            "kind": SCALED_OBJECT_KIND,
+            "metadata": _metadata(tier, workload_name(tier.metadata.name)),
+            "spec": scaled_object_spec(tier, autoscaling, config),
         }
     )
 

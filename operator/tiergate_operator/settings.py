@@ -11,12 +11,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.21.0"
 
 Seconds = Annotated[float, Field(gt=0)]
+
+
+def _blank_is_unset(value: object) -> object:
+    # An empty variable (a chart value left "") means "not configured", as if it were absent.
+    if isinstance(value, str):
+        value = value.strip().rstrip("/")
+    return value or None
+
+
+HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+\S*$")]
+OptionalUrl = Annotated[HttpUrl | None, BeforeValidator(_blank_is_unset)]
 
 
 class OperatorConfig(BaseSettings):
@@ -32,6 +43,16 @@ class OperatorConfig(BaseSettings):
     """Passed to vLLM as --otlp-traces-endpoint (OTLP/gRPC, e.g. http://jaeger:4317) so a request's trace
     continues into the model server. Deliberately not read from OTEL_EXPORTER_OTLP_ENDPOINT: that one is
     usually the operator's own OTLP/HTTP endpoint (port 4318), which vLLM's gRPC exporter cannot use."""
+
+    prometheus_address: OptionalUrl = None
+    """Prometheus that KEDA's prometheus triggers query (e.g. http://kube-prometheus-stack-prometheus.monitoring.svc:9090):
+    the replicas' queue and KV cache, and the demand all gateways counted. Unset: no Prometheus triggers."""
+    gateway_demand_url: OptionalUrl = None
+    """Base URL of a gateway (e.g. http://tiergate-gateway.tiergate.svc:8080) that KEDA's metrics-api trigger asks
+    `GET /scaling/demand/<namespace>/<tier>`, the fast wake-up signal. Unset: no metrics-api trigger."""
+    keda_recheck_seconds: Seconds = 60.0
+    """While an autoscaled tier finds no KEDA (no keda.sh/v1alpha1 API), look again at this interval, so that
+    installing KEDA later takes over without restarting the operator."""
 
     startup_timeout_seconds: int = Field(default=1800, ge=30, le=86_400)
     """How long a vLLM pod may take to load its model before the startup probe gives up (tiers may override)."""

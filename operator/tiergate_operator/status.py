@@ -5,8 +5,12 @@ the pods, whether referenced Secrets exist, what went wrong while writing) and t
 functions turn them into `status` and into the events a `kubectl describe` user expects.
 Conditions follow the Kubernetes conventions: a summary `Ready`, `Available` and
 `Progressing` mirrored from the Deployment, `Degraded` with the most telling reason,
-`ResolvedRefs` for Secrets (tiers) and tiers (policies), and `LocalFallback` for policies.
+`ResolvedRefs` for Secrets (tiers) and tiers (policies), `LocalFallback` for policies, and
+`Autoscaling` for autoscaled tiers (who scales them, and whether KEDA says it can).
 Transition times move only when a condition's status changes (`set_condition`).
+
+An autoscaled tier's desired replicas are what its Deployment asks for now (KEDA's choice),
+not a spec field: zero is `ScaledToZero`, at least one with none ready yet is `Starting`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from tiergate_api.enums import Locality
 from tiergate_api.modeltier import ModelTier
 from tiergate_api.routingpolicy import RoutingPolicy
 from tiergate_operator.render import service_url
+from tiergate_operator.scaling import Scaling, initial_replicas
 
 NORMAL: Final = "Normal"
 WARNING: Final = "Warning"
@@ -49,6 +54,8 @@ _WAITING_REASONS: Final = (
 )
 # ErrImagePull and ImagePullBackOff alternate while kubelet retries; one reason keeps the condition still.
 _REASON_ALIASES: Final = {"ErrImagePull": "ImagePullBackOff"}
+# Ready reasons of a tier whose scaler took its pods away or is bringing them back: told as Normal events.
+_SCALING_REASONS: Final = ("ScaledToZero", "Starting")
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,10 @@ class TierObservation:
     secrets: Sequence[SecretCheck] = ()
     problems: Sequence[Problem] = ()
     """Failures of the reconcile itself (a child owned by someone else, a rejected manifest)."""
+    scaling: Scaling = Scaling.FIXED
+    """Who sets the Deployment's replica count (scaling.py)."""
+    scaled_object: Mapping[str, Any] | None = None
+    """The live KEDA ScaledObject, when KEDA scales the tier."""
 
 
 @dataclass(frozen=True)
@@ -139,15 +150,33 @@ def tier_status(
         "locality": tier.spec.locality.value,
     }
     if tier.spec.vllm is not None:
+        desired = desired_replicas(tier, observation.deployment)
         status["endpoint"] = service_url(tier.metadata.name, tier.metadata.namespace)
-        status["replicas"] = tier.spec.vllm.replicas
+        status["replicas"] = desired
         status["readyReplicas"] = _ready_replicas(observation.deployment)
+        if tier.spec.vllm.autoscaling is not None:
+            status["scaledToZero"] = desired == 0
     elif tier.spec.endpoint is not None:
         if tier.spec.endpoint.urls is None:
             status["endpoint"] = tier.spec.endpoint.url
         else:  # a pool: no one endpoint; the gateway picks a replica per request
             status["replicas"] = len(tier.spec.endpoint.urls)
     return StatusResult(status=status, events=transition_events(old_conditions, conditions))
+
+
+def desired_replicas(tier: ModelTier, deployment: Mapping[str, Any] | None) -> int:
+    """Pods the tier wants now: spec.vllm.replicas, or for an autoscaled tier its Deployment's replicas.
+
+    The Deployment's count is whatever its scaler (KEDA, the gateway's wake-up, or the operator
+    when there is no scaler) last wrote; before the Deployment exists, what the operator creates it with.
+    """
+    vllm = tier.spec.vllm
+    if vllm is None:
+        return 0
+    if vllm.autoscaling is None:
+        return vllm.replicas
+    replicas = ((deployment or {}).get("spec") or {}).get("replicas")
+    return replicas if isinstance(replicas, int) and replicas >= 0 else initial_replicas(tier)
 
 
 def _endpoint_target(tier: ModelTier) -> str:
@@ -175,13 +204,21 @@ def _tier_conditions(tier: ModelTier, observation: TierObservation) -> list[Cond
         if problem is not None
         else _condition(ConditionType.DEGRADED, False, "AsExpected", "no pod or rollout problems seen")
     )
-    desired = tier.spec.vllm.replicas
+    autoscaled = tier.spec.vllm.autoscaling is not None
+    desired = desired_replicas(tier, deployment)
     ready_replicas = _ready_replicas(deployment)
     summary = f"{ready_replicas}/{desired} replicas ready"
     if observation.problems:
         ready = _condition(ConditionType.READY, False, problem.reason, problem.message)  # type: ignore[union-attr]
     elif desired == 0:
-        ready = _condition(ConditionType.READY, False, "ScaledToZero", "spec.vllm.replicas is 0")
+        why = "scaled to zero for want of demand" if autoscaled else "spec.vllm.replicas is 0"
+        ready = _condition(
+            ConditionType.READY, False, "ScaledToZero", f"{why}; requests fall back until the tier starts again"
+        )
+    elif autoscaled and ready_replicas == 0 and problem is None and refs.status != ConditionStatus.FALSE:
+        ready = _condition(
+            ConditionType.READY, False, "Starting", f"{summary}; starting, requests fall back until a replica is ready"
+        )
     elif ready_replicas >= 1 and available.status != ConditionStatus.FALSE:
         message = summary if problem is None else f"{summary}; {problem.reason}: {problem.message}"
         ready = _condition(ConditionType.READY, True, "Ready", message)
@@ -191,7 +228,61 @@ def _tier_conditions(tier: ModelTier, observation: TierObservation) -> list[Cond
         ready = _condition(ConditionType.READY, False, refs.reason, f"{summary}; {refs.message}")
     else:
         ready = _condition(ConditionType.READY, False, "ReplicasNotReady", f"{summary}; waiting for the model to load")
-    return [ready, available, progressing, degraded, refs]
+    conditions = [ready, available, progressing, degraded, refs]
+    if autoscaled:
+        conditions.append(_autoscaling(tier, observation, desired))
+    return conditions
+
+
+def _autoscaling(tier: ModelTier, observation: TierObservation, desired: int) -> Condition:
+    """Whether the tier's replica count follows demand, and if not, why not."""
+    autoscaling = tier.spec.vllm.autoscaling if tier.spec.vllm is not None else None
+    assert autoscaling is not None  # checked by the caller
+    floor = autoscaling.floor_without_scaler
+    bounds = f"between {autoscaling.min_replicas} and {autoscaling.max_replicas} replicas"
+    match observation.scaling:
+        case Scaling.KEDA_NOT_INSTALLED:
+            return _condition(
+                ConditionType.AUTOSCALING,
+                False,
+                "KEDANotInstalled",
+                f"KEDA is not installed (the API server serves no keda.sh/v1alpha1 ScaledObjects): the tier runs "
+                f"max(minReplicas, 1) = {floor} replicas and never scales to zero; install KEDA to scale it {bounds} "
+                "(docs/autoscaling.md); the operator keeps looking for it",
+            )
+        case Scaling.NO_TRIGGERS:
+            return _condition(
+                ConditionType.AUTOSCALING,
+                False,
+                "NoTriggers",
+                "KEDA is installed but the operator knows neither a Prometheus address nor the gateway's demand URL "
+                "(TIERGATE_OPERATOR_PROMETHEUS_ADDRESS, TIERGATE_OPERATOR_GATEWAY_DEMAND_URL; chart values "
+                f"tierAutoscaling.*), so nothing could tell KEDA about demand: the tier runs {floor} replicas",
+            )
+    scaled_object = observation.scaled_object
+    if scaled_object is None:
+        return _condition(ConditionType.AUTOSCALING, ConditionStatus.UNKNOWN, "Pending", "no ScaledObject yet")
+    name = (scaled_object.get("metadata") or {}).get("name", "")
+    spec_triggers = (scaled_object.get("spec") or {}).get("triggers") or []
+    triggers = ", ".join(t.get("name") or t.get("type", "?") for t in spec_triggers)
+    keda_ready = next(
+        (c for c in (scaled_object.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None
+    )
+    if keda_ready is None or keda_ready.get("status") not in ("True", "False"):
+        return _condition(
+            ConditionType.AUTOSCALING,
+            ConditionStatus.UNKNOWN,
+            "Pending",
+            f"waiting for KEDA to take up ScaledObject {name}; until then the tier keeps {desired} replicas",
+        )
+    detail = _clip(keda_ready.get("message") or "")
+    if keda_ready["status"] == "False":
+        reason = keda_ready.get("reason") or "ScaledObjectNotReady"
+        return _condition(
+            ConditionType.AUTOSCALING, False, reason, f"KEDA reports ScaledObject {name} not ready: {detail}"
+        )
+    message = f"KEDA scales the tier {bounds} on {triggers}; it wants {desired} now"
+    return _condition(ConditionType.AUTOSCALING, True, "KEDAScaling", f"{message} ({detail})" if detail else message)
 
 
 def _mirror(deployment: Mapping[str, Any] | None, type_: str, deployment_type: str) -> Condition:
@@ -376,13 +467,15 @@ def transition_events(old: Sequence[Condition], new: Sequence[Condition]) -> lis
         if not changed:
             continue
         bad = (condition.type == ConditionType.DEGRADED and condition.status == ConditionStatus.TRUE) or (
-            condition.type in (ConditionType.RESOLVED_REFS, ConditionType.LOCAL_FALLBACK)
+            condition.type in (ConditionType.RESOLVED_REFS, ConditionType.LOCAL_FALLBACK, ConditionType.AUTOSCALING)
             and condition.status == ConditionStatus.FALSE
         )
         if bad:
             events.append(Event(WARNING, condition.reason, condition.message))
         elif condition.type == ConditionType.READY and condition.status == ConditionStatus.TRUE and not was_ready:
             events.append(Event(NORMAL, "Ready", condition.message))
+        elif condition.type == ConditionType.READY and condition.reason in _SCALING_REASONS:
+            events.append(Event(NORMAL, condition.reason, condition.message))
     return events
 
 
@@ -397,7 +490,15 @@ def parse_conditions(status: Mapping[str, Any] | None) -> list[Condition]:
     return conditions
 
 
-TIER_STATUS_KEYS: Final = ("observedGeneration", "conditions", "endpoint", "locality", "replicas", "readyReplicas")
+TIER_STATUS_KEYS: Final = (
+    "observedGeneration",
+    "conditions",
+    "endpoint",
+    "locality",
+    "replicas",
+    "readyReplicas",
+    "scaledToZero",
+)
 POLICY_STATUS_KEYS: Final = ("observedGeneration", "conditions", "tiers")
 """The status keys the operator writes; others (a policy's budget, written by the gateway) are left alone."""
 

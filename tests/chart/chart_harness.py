@@ -59,6 +59,7 @@ EXTRA_RESOURCES = (
     ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, "networkpolicy",
                  ("netpol",)),
     ResourceType("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", True, "servicemonitor"),
+    ResourceType("monitoring.coreos.com", "v1", "podmonitors", "PodMonitor", True, "podmonitor"),
 )
 
 # Enough OpenAPI v3 for kubectl's field-validation check: the server accepts ?fieldValidation,
@@ -116,8 +117,10 @@ class Release:
 
 
 def overlay(name: str) -> dict[str, Any]:
-    """The values of charts/tiergate/ci/<name>-values.yaml."""
-    return yaml.safe_load((CI_VALUES / f"{name}-values.yaml").read_text()) or {}
+    """The values of charts/tiergate/ci/<name>-values.yaml ("kind-autoscaling" is layered over "kind", as
+    `make kind-autoscaling` layers it)."""
+    values = yaml.safe_load((CI_VALUES / f"{name}-values.yaml").read_text()) or {}
+    return merge(overlay("kind"), values) if name == "kind-autoscaling" else values
 
 
 def default_values() -> dict[str, Any]:

@@ -23,6 +23,6 @@ def helm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelmWorker]:
 def rendered(helm: HelmWorker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Release]:
     """The chart installed into a fresh emulated cluster with each values overlay, by overlay name."""
     overlays = {"default": {}, "kind": overlay("kind"), "everything-on": overlay("everything-on"),
-                "ha-gateway": overlay("ha-gateway")}
+                "ha-gateway": overlay("ha-gateway"), "kind-autoscaling": overlay("kind-autoscaling")}
     root: Path = tmp_path_factory.mktemp("renders")
     return {name: render(helm, values, root / name) for name, values in overlays.items()}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from chart_harness import CHART, INFO, HelmError, HelmWorker, default_values, install, lint, new_cluster, overlay
 
-OVERLAYS = ["kind", "everything-on", "ha-gateway"]
+OVERLAYS = ["kind", "everything-on", "ha-gateway", "kind-autoscaling"]
 # Helm's only INFO on this chart: "icon is recommended" (there is no project icon yet).
 ACCEPTED = {(INFO, "Chart.yaml")}
 
@@ -36,6 +36,7 @@ WRONG_VALUES = [
     pytest.param({"watchNamespaces": "team-a"}, id="watchNamespaces-not-a-list"),
     pytest.param({"gateway": {"replica": 3}}, id="misspelt-key"),
     pytest.param({"jaeger": {"service": {"uiNodePort": 80}}}, id="nodePort-out-of-range"),
+    pytest.param({"tierAutoscaling": {"prometheusAddress": "prometheus:9090"}}, id="prometheusAddress-no-scheme"),
 ]
 
 

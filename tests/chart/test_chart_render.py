@@ -25,7 +25,7 @@ from chart_harness import (
 from tiergate_api.modeltier import ModelTier
 from tiergate_api.routingpolicy import RoutingPolicy
 
-OVERLAYS = ["default", "kind", "everything-on", "ha-gateway"]
+OVERLAYS = ["default", "kind", "everything-on", "ha-gateway", "kind-autoscaling"]
 NO_BUILTIN_SCHEMA = {"tiergate.io", "monitoring.coreos.com", "kopf.dev"}
 STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by",
                    "app.kubernetes.io/part-of", "app.kubernetes.io/component", "helm.sh/chart")
@@ -157,6 +157,8 @@ GATEWAY_GRANTS = {
     ("tiergate.io", "routingpolicies/status"): {"patch"},  # status.budget, the spend of the day
     ("", "secrets"): {"get", "list", "watch"},
     ("discovery.k8s.io", "endpointslices"): {"get", "list", "watch"},  # the ready replicas of vllm tiers
+    ("apps", "deployments"): {"get", "list", "watch"},  # how many replicas an autoscaled tier wants
+    ("apps", "deployments/scale"): {"get", "patch", "update"},  # waking a cold tier: 0 -> 1
 }
 
 
@@ -187,6 +189,7 @@ def test_operator_gets_exactly_what_it_uses(rendered: dict[str, Release]) -> Non
         ("apps", "deployments"): crud,
         ("", "services"): crud,
         ("", "persistentvolumeclaims"): crud,
+        ("keda.sh", "scaledobjects"): crud,
         ("", "secrets"): {"get", "list", "watch"},
         ("", "pods"): {"get", "list", "watch"},
         ("", "events"): {"create", "patch"},
@@ -388,7 +391,11 @@ def test_network_policies_admit_only_served_ports(rendered: dict[str, Release]) 
     policies = {p["metadata"]["name"]: p["spec"] for p in rendered["everything-on"].of_kind("NetworkPolicy")}
     assert set(policies) == {"tiergate-gateway", "tiergate-operator", "tiergate-jaeger"}
     assert policies["tiergate-gateway"]["ingress"][0]["ports"] == [{"port": "http", "protocol": "TCP"}]
-    assert len(policies["tiergate-gateway"]["ingress"][0]["from"]) == 2
+    assert policies["tiergate-gateway"]["ingress"][0]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "apps"}}},  # gatewayFrom
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},  # metricsFrom
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}},  # kedaFrom: /scaling/demand
+    ]
     assert policies["tiergate-operator"]["ingress"][0]["ports"] == [{"port": "metrics", "protocol": "TCP"}]
     assert all(p["policyTypes"] == ["Ingress"] for p in policies.values())
 
@@ -424,3 +431,50 @@ def test_notes_tell_how_to_reach_the_gateway_and_what_next(rendered: dict[str, R
     kind = rendered["kind"].notes
     assert "http://localhost:30080" in kind and "http://localhost:16686" in kind
     assert "sim-small" in kind
+
+
+# ---------------------------------------------------------------- autoscaled tiers (KEDA)
+
+
+def test_the_chart_installs_nothing_of_keda(rendered: dict[str, Release]) -> None:
+    for name, release in rendered.items():
+        assert not [o for o in release.all_objects() if _group(o) == "keda.sh"], name
+        crds = [o["spec"]["group"] for o in release.of_kind("CustomResourceDefinition")]
+        assert set(crds) == {"tiergate.io"}, name
+
+
+def test_the_operator_learns_where_prometheus_and_the_gateways_demand_are(rendered: dict[str, Release],
+                                                                          helm: HelmWorker, tmp_path: Path) -> None:
+    env = _env(_container(rendered["default"], "-operator"))
+    assert env["TIERGATE_OPERATOR_PROMETHEUS_ADDRESS"] == "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
+    assert env["TIERGATE_OPERATOR_GATEWAY_DEMAND_URL"] == f"http://tiergate-gateway.{NAMESPACE}.svc:8080"
+    values = {"tierAutoscaling": {"prometheusAddress": "", "gatewayDemandUrl": "http://gw.edge.svc:9000/"},
+              "gateway": {"service": {"port": 80}}}
+    env = _env(_container(render(helm, values, tmp_path / "elsewhere"), "-operator"))
+    assert "TIERGATE_OPERATOR_PROMETHEUS_ADDRESS" not in env  # empty: no Prometheus triggers
+    assert env["TIERGATE_OPERATOR_GATEWAY_DEMAND_URL"] == "http://gw.edge.svc:9000"
+    env = _env(_container(render(helm, {"gateway": {"enabled": False}}, tmp_path / "no-gateway"), "-operator"))
+    assert "TIERGATE_OPERATOR_GATEWAY_DEMAND_URL" not in env
+
+
+def test_prometheus_scrapes_the_vllm_pods_of_the_watched_namespaces(rendered: dict[str, Release]) -> None:
+    assert rendered["default"].of_kind("PodMonitor") == []
+    monitor = rendered["kind-autoscaling"].one("PodMonitor", "-model-servers")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["namespaceSelector"] == {"any": True}
+    assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "vllm",
+                                                          "app.kubernetes.io/managed-by": "tiergate-operator"}
+    assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s",
+                                                       "scrapeTimeout": "10s"}]
+    listed = rendered["everything-on"].one("PodMonitor", "-model-servers")
+    assert listed["spec"]["namespaceSelector"] == {"matchNames": ["tiergate", "team-a"]}
+    gateway = rendered["kind-autoscaling"].one("ServiceMonitor", "-gateway")  # tiergate_tier_demand_total
+    assert gateway["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+def test_operator_labels_and_names_match_what_the_pod_monitor_selects() -> None:
+    from tiergate_api.constants import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
+    from tiergate_operator.render import APP_NAME, PORT_NAME
+
+    assert (LABEL_NAME, APP_NAME, LABEL_MANAGED_BY, MANAGED_BY, PORT_NAME) == (
+        "app.kubernetes.io/name", "vllm", "app.kubernetes.io/managed-by", "tiergate-operator", "http")

@@ -18,6 +18,7 @@ FIRST_MISSING = {
     "kind-up": "docker",
     "kind-load": "docker",  # it builds the image first
     "kind-install": "kubectl",
+    "kind-autoscaling": "kubectl",
     "kind-e2e": "docker",
     "kind-down": "kind",
 }
@@ -94,8 +95,45 @@ def test_kind_up_load_install_down_run_the_documented_commands(tmp_path: Path) -
     assert calls[-1] == "kind delete cluster --name tiergate"
 
 
+def test_kind_autoscaling_installs_keda_and_prometheus_with_their_charts_then_points_the_chart_at_them(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "calls.log"
+    result = _make("kind-autoscaling", _fake_tools(tmp_path / "bin", log), "KEDA_VERSION=2.17.2")
+    assert result.returncode == 0, result.stderr
+    assert "==> kind-autoscaling:" in result.stdout
+    helm = [call.split() for call in log.read_text().splitlines() if call.startswith("helm ")]
+    assert [call[1:4] for call in helm] == [
+        ["repo", "add", "kedacore"],
+        ["repo", "add", "prometheus-community"],
+        ["upgrade", "--install", "keda"],
+        ["upgrade", "--install", "kube-prometheus-stack"],
+        ["upgrade", "--install", "tiergate"],
+    ]
+    keda, stack, ours = helm[2:]
+    assert keda[4] == "kedacore/keda" and "--version" in keda and keda[keda.index("--version") + 1] == "2.17.2"
+    assert (keda[keda.index("--namespace") + 1], keda[keda.index("--kube-context") + 1]) == ("keda", "kind-tiergate")
+    assert stack[4] == "prometheus-community/kube-prometheus-stack" and "--version" not in stack
+    assert stack[stack.index("--namespace") + 1] == "monitoring"
+    assert "grafana.enabled=false" in stack
+    values = [ours[i + 1] for i, arg in enumerate(ours) if arg == "--values"]
+    assert values == ["charts/tiergate/ci/kind-values.yaml", "charts/tiergate/ci/kind-autoscaling-values.yaml"]
+    # The chart itself installs nothing of KEDA or Prometheus: only these two other releases do.
+    assert not any("keda" in arg for arg in ours if not arg.endswith("-values.yaml"))
+
+
+def test_kind_install_takes_extra_values_files(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    result = _make("kind-install", _fake_tools(tmp_path / "bin", log), "KIND_EXTRA_VALUES=a.yaml b.yaml")
+    assert result.returncode == 0, result.stderr
+    helm = next(call.split() for call in log.read_text().splitlines() if call.startswith("helm "))
+    assert [helm[i + 1] for i, arg in enumerate(helm) if arg == "--values"] == [
+        "charts/tiergate/ci/kind-values.yaml", "a.yaml", "b.yaml"]
+
+
 def test_help_lists_the_new_targets() -> None:
     assert MAKE is not None
     result = subprocess.run([MAKE, "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True)
-    for target in ("docs", "image", "kind-up", "kind-load", "kind-install", "kind-e2e", "kind-down"):
+    for target in ("docs", "image", "kind-up", "kind-load", "kind-install", "kind-autoscaling", "kind-e2e",
+                   "kind-down"):
         assert f"make {target} " in result.stdout

@@ -15,61 +15,16 @@ Each step waits with a deadline and says what it waited for when it gives up.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from e2e_objects import GROUP, VERSION, sim_tier, wait
 from e2e_settings import E2ESettings
 
 pytestmark = pytest.mark.e2e
 
-GROUP, VERSION = "tiergate.io", "v1alpha1"
 ALIAS = "e2e"
-
-
-def _wait[T](what: str, check: Callable[[], T | None], timeout: float = 240, interval: float = 2) -> T:
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except (httpx.HTTPError, OSError) as exc:
-            last_error = exc
-        time.sleep(interval)
-    detail = f" ({last_error})" if last_error else ""
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
-
-
-def _sim_tier(name: str, size: str, pool: str, sim_image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ModelTier",
-        "metadata": {"name": name},
-        "spec": {
-            "model": f"e2e/{name}",
-            "size": size,
-            "capabilities": {"tasks": ["Classification", "Extraction", "Summarization", "Chat"],
-                             "maxContextTokens": 8192, "features": ["Streaming"]},
-            "cost": {"inputPerMillionTokens": "0.01", "outputPerMillionTokens": "0.02"},
-            "vllm": {
-                "image": sim_image,
-                "replicas": 1,
-                "gpu": {"count": 0},
-                "maxModelLen": 8192,
-                "extraArgs": ["--ttft-ms", "20", "--tokens-per-second", "0", "--host", "0.0.0.0"],
-                "resources": {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "256Mi"}},
-                "nodePool": {
-                    "nodeSelector": {"tiergate.io/pool": pool},
-                    "tolerations": [{"key": "tiergate.io/pool", "operator": "Equal", "value": pool,
-                                     "effect": "NoSchedule"}],
-                },
-            },
-        },
-    }
 
 
 def _endpoint_tier(name: str, url: str, model: str) -> dict[str, Any]:
@@ -134,8 +89,8 @@ def applied(kube: Any, namespace: str, e2e: E2ESettings) -> str:
     sim_image = f"{repository}-sim:{tag}"
     small_url = f"http://e2e-small-vllm.{namespace}.svc.cluster.local:8000/v1"
     objects = [
-        ("modeltiers", _sim_tier("e2e-small", "1.5B", "gpu-small", sim_image)),
-        ("modeltiers", _sim_tier("e2e-large", "8B", "gpu-large", sim_image)),
+        ("modeltiers", sim_tier("e2e-small", "1.5B", "gpu-small", sim_image)),
+        ("modeltiers", sim_tier("e2e-large", "8B", "gpu-large", sim_image)),
         ("modeltiers", _endpoint_tier("e2e-remote", small_url, "e2e/e2e-small")),
         ("routingpolicies", _policy()),
     ]
@@ -143,7 +98,7 @@ def applied(kube: Any, namespace: str, e2e: E2ESettings) -> str:
         _custom(kube).create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body)
     for plural, body in objects:
         name = body["metadata"]["name"]
-        _wait(f"{plural}/{name} Ready", lambda p=plural, n=name: _ready(kube, namespace, p, n), timeout=300)
+        wait(f"{plural}/{name} Ready", lambda p=plural, n=name: _ready(kube, namespace, p, n), timeout=300)
     return namespace
 
 
@@ -157,8 +112,8 @@ def test_chart_components_are_up(kube: Any, e2e: E2ESettings, gateway: httpx.Cli
         def available(n: str = name) -> bool:
             return (apps.read_namespaced_deployment(n, e2e.release_namespace).status.available_replicas or 0) >= 1
 
-        _wait(f"deployment {name} available", available)
-    _wait("gateway /readyz", lambda: gateway.get("/readyz").status_code == 200)
+        wait(f"deployment {name} available", available)
+    wait("gateway /readyz", lambda: gateway.get("/readyz").status_code == 200)
 
 
 def test_tiers_and_policy_become_ready(kube: Any, applied: str) -> None:
@@ -174,9 +129,9 @@ def test_tiers_and_policy_become_ready(kube: Any, applied: str) -> None:
 
 
 def test_chat_is_routed_through_the_gateway(gateway: httpx.Client, applied: str) -> None:
-    _wait("the gateway to know the e2e policy",
+    wait("the gateway to know the e2e policy",
           lambda: any(m["id"] == ALIAS for m in gateway.get("/v1/models").json().get("data", [])))
-    response = _wait("a routed answer", lambda: (r := _chat(gateway)).status_code == 200 and r)
+    response = wait("a routed answer", lambda: (r := _chat(gateway)).status_code == 200 and r)
     assert response.headers["x-tiergate-policy"] == ALIAS
     assert response.headers["x-tiergate-tier"] == "e2e-remote"  # smallest capable: the Capability strategy
     assert response.headers["x-tiergate-task"] == "Chat"
@@ -201,7 +156,7 @@ def test_a_two_replica_tier_spreads_over_its_pods(kube: Any, gateway: httpx.Clie
                 seen.add(response.headers["x-tiergate-replica"])
         return len(seen) == 2
 
-    _wait("answers from both pods of the large tier", two_pods, timeout=240)
+    wait("answers from both pods of the large tier", two_pods, timeout=240)
 
 
 def test_dead_remote_tier_falls_back_to_a_local_one(kube: Any, gateway: httpx.Client, applied: str) -> None:
@@ -214,7 +169,7 @@ def test_dead_remote_tier_falls_back_to_a_local_one(kube: Any, gateway: httpx.Cl
         response = _chat(gateway)
         return response if response.headers.get("x-tiergate-tier") in ("e2e-small", "e2e-large") else None
 
-    response = _wait("a fallback away from the dead remote tier", fell_back, timeout=120)
+    response = wait("a fallback away from the dead remote tier", fell_back, timeout=120)
     assert response.status_code == 200
     reason = response.headers["x-tiergate-fallback-reason"]
     assert reason.startswith("e2e-remote="), reason  # e.g. e2e-remote=ConnectionError, or =CircuitOpen later
@@ -228,7 +183,7 @@ def test_scaled_down_local_tier_falls_back_to_the_other(kube: Any, gateway: http
         response = _chat(gateway)
         return response if response.headers.get("x-tiergate-tier") == "e2e-large" else None
 
-    response = _wait("the large tier to take over from the scaled-down small one", answered_by_large, timeout=180)
+    response = wait("the large tier to take over from the scaled-down small one", answered_by_large, timeout=180)
     assert response.status_code == 200
     assert "e2e-small=" in response.headers["x-tiergate-fallback-reason"]
 
@@ -241,5 +196,5 @@ def test_a_trace_reaches_jaeger(gateway: httpx.Client, e2e: E2ESettings, applied
                                                          "lookback": "1h"})
             return response.json().get("data") if response.status_code == 200 else None
 
-        found = _wait("a tiergate-gateway trace in Jaeger", traces, timeout=90)
+        found = wait("a tiergate-gateway trace in Jaeger", traces, timeout=90)
     assert any(span["operationName"] for trace in found for span in trace["spans"])

@@ -29,6 +29,7 @@ Layout:
     paths       request path parsing (fixes kmock 0.8 for /api/v1/namespaces...)
     selectors   label and field selectors
     patching    merge, JSON, strategic-merge and apply patches
+    scale       the `scale` subresource of Deployments (autoscaling/v1 Scale)
     schema      structural schema: pruning, defaulting, OpenAPI validation
     cel         x-kubernetes-validations with cel-python
     admission   what runs on every write before storing

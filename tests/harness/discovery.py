@@ -11,7 +11,8 @@ Two formats, as a real apiserver offers them:
   one per group version.
 
 Subresources are listed as a real server lists them (`modeltiers/status`, verbs
-get/patch/update, no short names): kmock's own discovery repeats the parent's
+get/patch/update, no short names; `deployments/scale` as an autoscaling/v1 Scale,
+which `kubectl scale` looks up): kmock's own discovery repeats the parent's
 short names there, which makes kubectl warn that `crds` is ambiguous.
 """
 
@@ -22,6 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness.resources import VERBS, ResourceType
+from harness.scale import SCALE_GROUP, SCALE_KIND, SCALE_VERSION
 
 KUBERNETES_VERSION = "1.32.0"
 SUBRESOURCE_VERBS = ("get", "patch", "update")
@@ -98,6 +100,10 @@ def api_resource_list(rtypes: Iterable[ResourceType], group: str, version: str) 
         if rtype.has_status:
             resources.append({"name": f"{rtype.plural}/status", "singularName": "", "namespaced": rtype.namespaced,
                               "kind": rtype.kind, "verbs": list(SUBRESOURCE_VERBS)})
+        if rtype.has_scale:
+            resources.append({"name": f"{rtype.plural}/scale", "singularName": "", "namespaced": rtype.namespaced,
+                              "group": SCALE_GROUP, "version": SCALE_VERSION, "kind": SCALE_KIND,
+                              "verbs": list(SUBRESOURCE_VERBS)})
     group_version = _group_version_entry(group, version)["groupVersion"]
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
 
@@ -130,8 +136,14 @@ def _discovery_resource(rtype: ResourceType) -> dict[str, Any]:
         entry["shortNames"] = list(rtype.short_names)
     if rtype.categories:
         entry["categories"] = list(rtype.categories)
+    subresources = []
     if rtype.has_status:
-        entry["subresources"] = [{"subresource": "status", "responseKind": kind, "verbs": list(SUBRESOURCE_VERBS)}]
+        subresources.append({"subresource": "status", "responseKind": kind, "verbs": list(SUBRESOURCE_VERBS)})
+    if rtype.has_scale:
+        scale = {"group": SCALE_GROUP, "version": SCALE_VERSION, "kind": SCALE_KIND}
+        subresources.append({"subresource": "scale", "responseKind": scale, "verbs": list(SUBRESOURCE_VERBS)})
+    if subresources:
+        entry["subresources"] = subresources
     return entry
 
 

@@ -17,6 +17,7 @@ What this class changes:
 - reads answer `Table`s when asked (`tables.py`), as `kubectl get` asks;
 - writes honour `?fieldValidation=` (Strict: 400 for unknown fields; Warn, the
   default: a `Warning` header) and server-side apply's `?fieldManager=&force=`;
+- Deployments serve the `scale` subresource (`scale.py`), as autoscalers use it;
 - watches stream until `timeoutSeconds`, compaction, or `stop()`.
 """
 
@@ -36,6 +37,7 @@ from kmock._internal import rendering  # kmock 0.8 does not export StreamingErro
 
 from harness import discovery, errors, openapi, tables
 from harness.patching import (
+    APPLY_PATCH,
     JSON_PATCH,
     PATCH_TYPES,
     STRATEGIC_MERGE_PATCH,
@@ -212,7 +214,8 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         rtype = self.registry.get(resource.group or "", resource.version or "", resource.plural or "")
         if rtype is None or (request.namespace is not None and not rtype.namespaced):
             raise errors.unknown_resource()
-        if request.subresource not in (None, "status") or (request.subresource and not rtype.has_status):
+        served = {None, *(("status",) if rtype.has_status else ()), *(("scale",) if rtype.has_scale else ())}
+        if request.subresource not in served:
             raise errors.unknown_resource()
         table_version = tables.requested_table_version(raw.headers.get("Accept"))
         options = request.data if raw.method == "DELETE" and isinstance(request.data, dict) else {}
@@ -231,6 +234,8 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         namespace = request.namespace if rtype.namespaced else None
         params = request.params
         name = request.name
+        if request.subresource == "scale":
+            return self._serve_scale(rtype, namespace, name, request, raw)
 
         match raw.method:
             case "GET" if is_true(params.get("watch")):
@@ -283,6 +288,26 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             case "DELETE":
                 self.store.delete_collection(self._selection(rtype, namespace, params))
                 return _json(_success(rtype, None))
+        raise errors.method_not_allowed()
+
+    def _serve_scale(self, rtype: ResourceType, namespace: str | None, name: str | None, request: kmock.Request,
+                     raw: aiohttp.web.BaseRequest) -> aiohttp.web.Response:
+        """GET, PUT and PATCH of an object's `Scale` (scale.py); nothing else is served there."""
+        if not name or is_true(request.params.get("watch")):
+            raise errors.method_not_allowed()
+        match raw.method:
+            case "GET":
+                return _json(self.store.get_scale(rtype, namespace, name))
+            case "PUT":
+                return _json(self.store.update_scale(rtype, namespace, name, request.data))
+            case "PATCH":
+                if raw.content_type not in PATCH_TYPES or raw.content_type == APPLY_PATCH:
+                    raise errors.unsupported_media_type(raw.content_type)
+                try:
+                    patch = decode_body(request.body, raw.content_type)
+                except PatchError as e:
+                    raise errors.bad_request(str(e)) from e
+                return _json(self.store.patch_scale(rtype, namespace, name, patch, raw.content_type))
         raise errors.method_not_allowed()
 
     def _check_fields(self, rtype: ResourceType, body: Any, params: Mapping[str, str]) -> list[str]:

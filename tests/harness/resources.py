@@ -40,6 +40,8 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     has_status: bool = False
+    has_scale: bool = False
+    """Serves the `scale` subresource (autoscaling/v1 Scale of `spec.replicas`, see scale.py)."""
     schema: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
     custom: bool = False
     # The CRD version's `additionalPrinterColumns`, for `Table` responses (tables.py).
@@ -76,7 +78,8 @@ class ResourceType:
             verbs=set(VERBS),
             shortnames=set(self.short_names),
             categories=set(self.categories),
-            subresources={"status"} if self.has_status else set(),
+            subresources={name for name, served in (("status", self.has_status), ("scale", self.has_scale))
+                          if served},
         )
 
     def names(self) -> set[str]:
@@ -85,10 +88,10 @@ class ResourceType:
 
 
 def _builtin(group: str, version: str, plural: str, kind: str, *, namespaced: bool = True,
-             has_status: bool = False, short_names: tuple[str, ...] = (),
+             has_status: bool = False, has_scale: bool = False, short_names: tuple[str, ...] = (),
              categories: tuple[str, ...] = ()) -> ResourceType:
     return ResourceType(group, version, plural, kind, namespaced, kind.lower(), short_names, categories,
-                        has_status=has_status)
+                        has_status=has_status, has_scale=has_scale)
 
 
 CRD_RESOURCE = _builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions",
@@ -106,7 +109,7 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
     _builtin("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", has_status=True,
              short_names=("pvc",)),
     _builtin("", "v1", "events", "Event", short_names=("ev",)),
-    _builtin("apps", "v1", "deployments", "Deployment", has_status=True, short_names=("deploy",),
+    _builtin("apps", "v1", "deployments", "Deployment", has_status=True, has_scale=True, short_names=("deploy",),
              categories=("all",)),
     _builtin("events.k8s.io", "v1", "events", "Event", short_names=("ev",)),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease"),

@@ -288,6 +288,11 @@ class RunningEmulator:
                                subresource=subresource, field_manager="harness")
         return result
 
+    def scale(self, resource: str, name: str, replicas: int, *, namespace: str | None = None) -> dict[str, Any]:
+        """Set `spec.replicas` through the `scale` subresource, as an autoscaler would; returns the `Scale`."""
+        rtype, namespace = self._where(resource, namespace)
+        return self._call(self.api.store.update_scale, rtype, namespace, name, {"spec": {"replicas": replicas}})
+
     def set_status(self, resource: str, name: str, status: Any, *,
                    namespace: str | None = None) -> dict[str, Any]:
         """Replace `.status` through the status subresource."""

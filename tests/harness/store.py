@@ -10,6 +10,7 @@ on from a real API server:
   `generateName`, and one global `resourceVersion` counter rendered as strings;
 - the `status` subresource: `/status` writes change only `.status`, other writes
   keep the stored `.status`; no-op writes change nothing (no new version, no event);
+- the `scale` subresource of Deployments (`scale.py`): reads and writes of `spec.replicas`;
 - optimistic concurrency: a stale `metadata.resourceVersion` answers 409 Conflict;
 - admission of custom resources (pruning, defaults, schema and CEL, see `admission.py`);
 - finalizers: DELETE only sets `deletionTimestamp` while finalizers remain;
@@ -44,6 +45,7 @@ from harness.admission import Admission
 from harness.errors import FieldError
 from harness.patching import APPLY_PATCH, PatchError, apply_patch
 from harness.resources import CRD_RESOURCE, NAMESPACE_RESOURCE, ResourceRegistry, ResourceType, resource_types_from_crd
+from harness.scale import requested_replicas, scale_of
 from harness.watching import EventLog, WatchEvent, WatchFilter, initial_events_end
 
 # Kept from the stored object on every update of the main resource.
@@ -216,6 +218,28 @@ class ObjectStore:
         """Write `.status` as a controller would through the status subresource."""
         old = self.get(rtype, namespace, name)
         return self._update(rtype, old, {**old, "status": status}, status_only=True)
+
+    def get_scale(self, rtype: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        """The `Scale` of an object (GET of its `scale` subresource)."""
+        return scale_of(self.get(rtype, namespace, name))
+
+    def update_scale(self, rtype: ResourceType, namespace: str | None, name: str, scale: Any) -> dict[str, Any]:
+        """Write `spec.replicas` from a `Scale` (PUT of the `scale` subresource); returns the new `Scale`."""
+        old = self.get(rtype, namespace, name)
+        replicas = requested_replicas(rtype, old, scale)
+        new = copy.deepcopy(old)
+        new.setdefault("spec", {})["replicas"] = replicas
+        return scale_of(self._update(rtype, old, new, status_only=False))
+
+    def patch_scale(self, rtype: ResourceType, namespace: str | None, name: str, patch: Any,
+                    content_type: str) -> dict[str, Any]:
+        """Patch the `Scale` of an object; only its `spec.replicas` (and a resourceVersion precondition) count."""
+        current = self.get_scale(rtype, namespace, name)
+        try:
+            candidate = apply_patch(current, patch, content_type)
+        except PatchError as e:
+            raise errors.invalid(rtype, name, [FieldError("", "Invalid value", str(e))]) from e
+        return self.update_scale(rtype, namespace, name, candidate)
 
     def delete(self, rtype: ResourceType, namespace: str | None, name: str, *,
                propagation: str | None = None,

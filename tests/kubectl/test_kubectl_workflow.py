@@ -90,10 +90,11 @@ def test_get_prints_the_crd_printer_columns(installed: dict[str, str], kubectl: 
 
     tiers_text, policies_text = sections(kubectl("get", "mt,rp").stdout)
     tiers = {row["NAME"]: row for row in parse_table(tiers_text)}
-    assert list(parse_table(tiers_text)[0]) == ["NAME", "MODEL", "SIZE", "LOCALITY", "REPLICAS", "READY", "AGE"]
+    assert list(parse_table(tiers_text)[0]) == ["NAME", "MODEL", "SIZE", "LOCALITY", "REPLICAS", "DESIRED", "ZERO",
+                                                "READY", "AGE"]
     qwen = tiers["modeltier.tiergate.io/qwen-1-5b"]
-    assert (qwen["MODEL"], qwen["SIZE"], qwen["LOCALITY"], qwen["REPLICAS"], qwen["READY"]) == \
-        ("Qwen/Qwen2.5-1.5B-Instruct", "1.5B", "Local", "1", "True")
+    assert (qwen["MODEL"], qwen["SIZE"], qwen["LOCALITY"], qwen["REPLICAS"], qwen["DESIRED"], qwen["ZERO"],
+            qwen["READY"]) == ("Qwen/Qwen2.5-1.5B-Instruct", "1.5B", "Local", "1", "1", "", "True")
     assert re.fullmatch(r"\d+s|\dm\d*s?", qwen["AGE"])
     no_status = tiers["modeltier.tiergate.io/llama-70b"]
     assert (no_status["MODEL"], no_status["SIZE"], no_status["LOCALITY"], no_status["READY"]) == \

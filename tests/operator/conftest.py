@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import kopf
 import pytest
 
 from operator_cluster import Cluster, EmulatedCluster, RealCluster, real_kubeconfig, running_operator
+from operator_manifests import GATEWAY, PROMETHEUS
 from tiergate_operator.settings import OperatorConfig
 
 
@@ -34,17 +36,26 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def operator_config() -> OperatorConfig:
-    """Fast pacing for tests: a one-second resync and sub-second retries."""
-    return OperatorConfig(
-        resync_seconds=1.0,
-        unresolved_recheck_seconds=1.0,
-        debounce_seconds=0.02,
-        retry_initial_seconds=0.1,
-        retry_max_seconds=0.5,
-        request_timeout_seconds=5.0,
-        startup_timeout_seconds=60,
-    )
+def operator_config(request: pytest.FixtureRequest) -> OperatorConfig:
+    """Fast pacing for tests: a one-second resync, sub-second retries and KEDA looked for twice a second.
+
+    A test changes a setting by indirect parametrization: `@pytest.mark.parametrize("operator_config",
+    [{"resync_seconds": 60.0}], indirect=True)`.
+    """
+    settings: dict[str, Any] = {
+        "resync_seconds": 1.0,
+        "unresolved_recheck_seconds": 1.0,
+        "debounce_seconds": 0.02,
+        "retry_initial_seconds": 0.1,
+        "retry_max_seconds": 0.5,
+        "request_timeout_seconds": 5.0,
+        "startup_timeout_seconds": 60,
+        "keda_recheck_seconds": 0.5,
+        "prometheus_address": PROMETHEUS,
+        "gateway_demand_url": GATEWAY,
+    }
+    settings.update(getattr(request, "param", {}))
+    return OperatorConfig(**settings)
 
 
 @pytest.fixture

@@ -10,6 +10,11 @@ The same test bodies run against two clusters (see `conftest.py`):
   `TIERGATE_E2E_VLLM_IMAGE`: an image that takes vLLM's flags and serves `/health` on
   port 8000 (a `tiergate sim` image).
 
+KEDA: the emulator serves KEDA's API only after `install_keda()` (a trimmed copy of its
+ScaledObject CRD, tests/data/crds); nothing there acts on ScaledObjects, so tests write what
+KEDA would (`scale`, through the Deployment's `/scale` like KEDA's HPA, and
+`simulate_keda`). On a real cluster KEDA is there or not (`keda_installed`), and really acts.
+
 `running_operator` runs the operator as `tiergate operator` does, in a thread with its
 own event loop (Kopf's `KopfTask` is not in Kopf 1.45, and see its docstring for why the
 test's loop cannot be shared).
@@ -28,6 +33,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import kopf
 
 from harness import RunningEmulator
@@ -39,6 +45,8 @@ from tiergate_operator.settings import OperatorConfig
 
 T = TypeVar("T")
 
+KEDA_CRD = Path(__file__).resolve().parents[1] / "data" / "crds" / "keda.sh_scaledobjects.yaml"
+
 KINDS = {
     "ModelTier": ("tiergate.io/v1alpha1", "modeltiers"),
     "RoutingPolicy": ("tiergate.io/v1alpha1", "routingpolicies"),
@@ -48,8 +56,9 @@ KINDS = {
     "Pod": ("v1", "pods"),
     "Secret": ("v1", "secrets"),
     "Event": ("v1", "events"),
+    "ScaledObject": ("keda.sh/v1alpha1", "scaledobjects"),
 }
-OWNED = ("deployments", "services", "persistentvolumeclaims")
+OWNED = ("deployments", "services", "persistentvolumeclaims", "scaledobjects")
 
 
 class Cluster(abc.ABC):
@@ -136,6 +145,24 @@ class Cluster(abc.ABC):
     ) -> None:
         """A pod of the tier stuck the way a kubelet or the scheduler would report it."""
 
+    # -- KEDA ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def keda_installed(self) -> bool:
+        """Whether the cluster serves KEDA's ScaledObjects."""
+
+    async def install_keda(self) -> None:  # noqa: B027 -- a real cluster has KEDA or not
+        """Serve KEDA's ScaledObjects from now on, as `helm install keda` would (the emulator only)."""
+
+    @abc.abstractmethod
+    async def scale(self, deployment: str, replicas: int) -> dict[str, Any]:
+        """Set a Deployment's replicas through its `/scale` subresource, as KEDA's HPA does; returns the Scale."""
+
+    async def simulate_keda(  # noqa: B027 -- a no-op on real clusters
+        self, tier: str, *, ready: bool, reason: str = "ScaledObjectReady", message: str = ""
+    ) -> None:
+        """What KEDA reports on the tier's ScaledObject once it took it up (or failed to)."""
+
     # -- what was written (the emulator records requests; a real cluster cannot) ---------------
 
     def clear_requests(self) -> None:  # noqa: B027 -- a no-op on real clusters
@@ -171,6 +198,29 @@ class EmulatedCluster(Cluster):
 
     async def list(self, kind: str, label_selector: str = "") -> list[dict[str, Any]]:
         return self.emulator.list_objects(KINDS[kind][1], namespace=self.namespace, label_selector=label_selector)
+
+    async def keda_installed(self) -> bool:
+        return any(r.group == "keda.sh" for r in self.emulator.api.registry)
+
+    async def install_keda(self) -> None:
+        self.emulator.load_crds(KEDA_CRD)
+
+    async def scale(self, deployment: str, replicas: int) -> dict[str, Any]:
+        path = f"/apis/apps/v1/namespaces/{self.namespace}/deployments/{deployment}/scale"
+        async with httpx.AsyncClient(base_url=self.emulator.url, timeout=10) as http:
+            answer = await http.patch(path, json={"spec": {"replicas": replicas}},
+                                      headers={"Content-Type": "application/merge-patch+json"})
+        answer.raise_for_status()
+        return answer.json()
+
+    async def simulate_keda(self, tier: str, *, ready: bool, reason: str = "ScaledObjectReady",
+                            message: str = "") -> None:
+        status = {"conditions": [
+            {"type": "Ready", "status": "True" if ready else "False", "reason": reason,
+             "message": message or ("ScaledObject is defined correctly and is ready for scaling" if ready else "")},
+            {"type": "Active", "status": "False", "reason": "ScalerNotActive", "message": "no demand"},
+        ]}
+        self.emulator.set_status("scaledobjects", workload_name(tier), status, namespace=self.namespace)
 
     async def simulate_rollout(self, tier: str, *, ready: int) -> None:
         name = workload_name(tier)
@@ -270,6 +320,23 @@ class RealCluster(Cluster):
     async def list(self, kind: str, label_selector: str = "") -> list[dict[str, Any]]:
         found = await self._call(self._api(kind).get, namespace=self.namespace, label_selector=label_selector or None)
         return [item.to_dict() for item in found.items]
+
+    async def keda_installed(self) -> bool:
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        try:
+            await self._call(self.client.resources.get, api_version="keda.sh/v1alpha1", kind="ScaledObject")
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    async def scale(self, deployment: str, replicas: int) -> dict[str, Any]:
+        from kubernetes import client
+
+        apps = client.AppsV1Api(self.client.client)
+        body = {"spec": {"replicas": replicas}}
+        scaled = await self._call(apps.patch_namespaced_deployment_scale, deployment, self.namespace, body)
+        return dict(self.client.client.sanitize_for_serialization(scaled))
 
     def create_namespace(self) -> None:
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}

@@ -6,6 +6,10 @@ from typing import Any
 
 from operator_cluster import Cluster
 
+# Where KEDA's triggers point in these tests (nothing answers there: the operator only writes them down).
+PROMETHEUS = "http://prometheus.monitoring.svc:9090"
+GATEWAY = "http://tiergate-gateway.tiergate.svc:8080"
+
 
 def vllm_tier(cluster: Cluster | None, name: str = "small", **vllm: Any) -> dict[str, Any]:
     """A CPU tier (runs anywhere); on a real cluster with the e2e stand-in image when there is one."""

@@ -140,6 +140,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* Where KEDA's metrics-api trigger reads a tier's demand: the value, else this release's gateway Service. */}}
+{{- define "tiergate.gatewayDemandUrl" -}}
+{{- if .Values.tierAutoscaling.gatewayDemandUrl }}
+{{- .Values.tierAutoscaling.gatewayDemandUrl | trimSuffix "/" }}
+{{- else if .Values.gateway.enabled }}
+{{- printf "http://%s.%s.svc:%v" (include "tiergate.componentName" (dict "root" . "component" "gateway")) .Release.Namespace .Values.gateway.service.port }}
+{{- end }}
+{{- end }}
+
 {{/* Kopf peering name, used when the operator runs more than one replica. */}}
 {{- define "tiergate.peeringName" -}}
 {{- include "tiergate.componentName" (dict "root" . "component" "operator") }}

@@ -23,6 +23,10 @@ namespace is watched; cluster-scoped rules always go into the ClusterRole.
 - apiGroups: [""]
   resources: [services, persistentvolumeclaims]
   verbs: [get, list, watch, create, update, patch, delete]
+# What an autoscaled tier owns where KEDA is installed (the chart installs nothing of KEDA).
+- apiGroups: [keda.sh]
+  resources: [scaledobjects]
+  verbs: [get, list, watch, create, update, patch, delete]
 # Read only: whether referenced Secrets and keys exist, and why pods are not ready.
 - apiGroups: [""]
   resources: [secrets, pods]
