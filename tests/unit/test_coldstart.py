@@ -1,4 +1,4 @@
-"""The cold-start book alone: state, demand over the idle window, wakes, reversals, start times."""
+"""The cold-start book alone: state, demand over its window, wakes, reversals, start times."""
 
 from __future__ import annotations
 
@@ -90,8 +90,8 @@ def test_demand_counts_the_idle_window_and_then_forgets() -> None:
     for second in range(5):
         world.book.wanted(LOCAL, world.at(second))
     assert world.book.demand(LOCAL, world.at(5)) == 5
-    assert world.book.demand(LOCAL, world.at(300)) == 5  # within the 600 s window
-    assert world.book.demand(LOCAL, world.at(620)) == 0
+    assert world.book.demand(LOCAL, world.at(50)) == 5  # within the window (a minute: 2 x the 15 s poll, at least 60)
+    assert world.book.demand(LOCAL, world.at(70)) == 0
     assert world.book.demand("default/unknown", world.now) is None
 
 

@@ -90,8 +90,8 @@ class TierView:
     """Replicas its Deployment wants, as the operator last reported (`status.replicas`); None: unknown."""
     ready_replicas: int | None = None
     """Replicas ready, as the operator last reported (`status.readyReplicas`); None: unknown."""
-    idle_seconds: float = 600.0
-    """How long no request may want an autoscaled tier before it scales to zero (the demand window)."""
+    demand_window_seconds: float = 60.0
+    """How long a request counts as demand for an autoscaled tier (`Autoscaling.demand_window_seconds`)."""
 
     @property
     def is_local(self) -> bool:

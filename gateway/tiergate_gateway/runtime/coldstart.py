@@ -7,7 +7,7 @@ with a wait when the request's latency class waits (`spec.coldStart`), and this 
 - **state**: cold or not, from the replicas discovery sees (EndpointSlices, fresh) and what the
   operator reported (`status.replicas`, `status.readyReplicas`) when discovery knows nothing;
 - **demand**: requests that routing ranked first on an autoscaled tier, per tier, over the tier's
-  idle window (`idleSecondsBeforeZero`); KEDA reads it from `GET /scaling/demand/...` and the
+  demand window (`Autoscaling.demand_window_seconds`); KEDA reads it from `GET /scaling/demand/...` and the
   counter `tiergate_tier_demand_total`, and keeps the tier up while it is not zero;
 - **waking**: the first request that wants a tier scaled to zero asks `waker` to scale its
   Deployment from 0 to 1, at once, instead of waiting a Prometheus scrape and a KEDA poll. The
@@ -237,7 +237,7 @@ class ColdStarts:
             entry.desired = 0
 
     def demand(self, key: str, now: float) -> int | None:
-        """Requests that wanted the tier over its idle window, plus one while it starts; None: untracked."""
+        """Requests that wanted the tier over its demand window, plus one while it starts; None: untracked."""
         entry = self._tiers.get(key)
         if entry is None:
             return None
@@ -246,13 +246,13 @@ class ColdStarts:
         return sum(entry.buckets) + (1 if starting else 0)
 
     def window_seconds(self, key: str) -> float:
-        """The demand window of a tier: its idle time before zero."""
+        """How long a request counts as demand for the tier."""
         entry = self._tiers.get(key)
-        return entry.view.idle_seconds if entry is not None else 0.0
+        return entry.view.demand_window_seconds if entry is not None else 0.0
 
     def _count(self, entry: _Tier, now: float, add: int = 1) -> None:
         """Slide the tier's window to `now` and add to its newest bucket."""
-        width = entry.view.idle_seconds / DEMAND_BUCKETS
+        width = entry.view.demand_window_seconds / DEMAND_BUCKETS
         index = int(now // width)
         step = index - entry.bucket_at
         if step > 0:

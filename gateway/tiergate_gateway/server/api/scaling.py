@@ -1,7 +1,7 @@
 """What an autoscaler reads of the gateway: the demand for one autoscaled tier.
 
 KEDA's `metrics-api` trigger in the ScaledObject the operator renders polls this (docs/autoscaling.md):
-`demand` counts the requests routing ranked first on the tier over its idle window, plus one
+`demand` counts the requests routing ranked first on the tier over its demand window, plus one
 while the tier starts, so a tier the gateway just started stays up until it has served them.
 It is read straight from the gateway, without Prometheus in between, so KEDA sees a start the
 gateway made at its next poll. Like /metrics it needs no API key and says nothing of requests
