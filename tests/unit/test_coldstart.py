@@ -102,3 +102,14 @@ def test_a_tier_discovery_does_not_know_is_judged_by_the_operators_report() -> N
     cold = World(desired=1, ready=0)
     cold.replicas.discovered(SERVICE, None)
     assert cold.book.state(LOCAL, cold.now) == BlockReason.STARTING
+
+
+def test_a_start_is_held_up_for_those_who_wanted_it_and_no_longer_than_the_idle_time() -> None:
+    created = World(desired=1, ready=0)  # the operator's first replica, loading: nobody asked for it
+    assert created.book.state(LOCAL, created.now) == BlockReason.STARTING
+    assert created.book.demand(LOCAL, created.now) == 0  # KEDA may take it to zero after its initial cooldown
+
+    wanted = World()
+    wanted.book.wanted(LOCAL, wanted.now)
+    assert wanted.book.demand(LOCAL, wanted.at(120)) == 1  # past the minute of demand: the start itself holds
+    assert wanted.book.demand(LOCAL, wanted.at(601)) == 0  # pods that never get ready do not hold a GPU forever

@@ -173,6 +173,7 @@ def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
         desired_replicas=status.replicas if status is not None and spec.vllm is not None else None,
         ready_replicas=status.ready_replicas if status is not None and spec.vllm is not None else None,
         demand_window_seconds=float(autoscaling.demand_window_seconds) if autoscaling is not None else 60.0,
+        idle_seconds=float(autoscaling.idle_seconds_before_zero) if autoscaling is not None else 600.0,
     )
 
 

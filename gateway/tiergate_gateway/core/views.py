@@ -92,6 +92,9 @@ class TierView:
     """Replicas ready, as the operator last reported (`status.readyReplicas`); None: unknown."""
     demand_window_seconds: float = 60.0
     """How long a request counts as demand for an autoscaled tier (`Autoscaling.demand_window_seconds`)."""
+    idle_seconds: float = 600.0
+    """How long an autoscaled tier stays up after its last demand; also how long a start it was wanted for is
+    held up (reported as demand) while its pods come up."""
 
     @property
     def is_local(self) -> bool:

@@ -66,6 +66,8 @@ class _Tier:
     """When this gateway last asked for a replica, whatever came of it (the back-off counts from it)."""
     wake_backoff: float = 0.0
     """Seconds to leave between wakes; grows when a wake is reversed."""
+    wanted_cold_at: float = -math.inf
+    """When a request last wanted the tier while it was cold (its start is then held up, see `demand`)."""
     cold_since: float | None = None
     """When a start this gateway is timing began (the first want at zero, or a wake)."""
     start_seconds: float | None = None
@@ -219,6 +221,8 @@ class ColdStarts:
         state = self.state(key, now)
         if self.on_demand is not None:
             self.on_demand(entry.view, state)
+        if state is not None:
+            entry.wanted_cold_at = now
         if state != BlockReason.SCALED_TO_ZERO:
             return
         if entry.cold_since is None:
@@ -237,13 +241,19 @@ class ColdStarts:
             entry.desired = 0
 
     def demand(self, key: str, now: float) -> int | None:
-        """Requests that wanted the tier over its demand window, plus one while it starts; None: untracked."""
+        """Requests that wanted the tier over its demand window, plus one while a start it was wanted for runs
+        (for at most its idle time after that want: a tier whose pods never get ready still goes to zero);
+        None: untracked."""
         entry = self._tiers.get(key)
         if entry is None:
             return None
         self._count(entry, now, add=0)
-        starting = self.state(key, now) == BlockReason.STARTING and entry.view.autoscaled
-        return sum(entry.buckets) + (1 if starting else 0)
+        held = (
+            entry.view.autoscaled
+            and now - entry.wanted_cold_at < entry.view.idle_seconds
+            and self.state(key, now) == BlockReason.STARTING
+        )
+        return sum(entry.buckets) + (1 if held else 0)
 
     def window_seconds(self, key: str) -> float:
         """How long a request counts as demand for the tier."""

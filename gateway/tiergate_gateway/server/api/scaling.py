@@ -2,7 +2,7 @@
 
 KEDA's `metrics-api` trigger in the ScaledObject the operator renders polls this (docs/autoscaling.md):
 `demand` counts the requests routing ranked first on the tier over its demand window, plus one
-while the tier starts, so a tier the gateway just started stays up until it has served them.
+while a start they wanted runs, so a tier the gateway just started stays up until it can serve them.
 It is read straight from the gateway, without Prometheus in between, so KEDA sees a start the
 gateway made at its next poll. Like /metrics it needs no API key and says nothing of requests
 but a count.
