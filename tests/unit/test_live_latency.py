@@ -48,7 +48,7 @@ def test_stale_signals_stop_counting() -> None:
     assert book.queue_factor("default/unknown") == 0.0
 
 
-def test_realtime_requests_pass_a_saturated_tier_and_say_so_batch_ones_wait_for_it() -> None:
+def test_realtime_and_interactive_requests_pass_a_saturated_tier_and_say_so_batch_ones_wait_for_it() -> None:
     small = tier("small", "1.5B", local=True)
     other = tier("other", "3B", local=True)
     view = policy_view([small, other], policy(["small", "other"]))  # Capability: small first
@@ -59,8 +59,9 @@ def test_realtime_requests_pass_a_saturated_tier_and_say_so_batch_ones_wait_for_
     pool.set_urls(["http://a/v1"])
     pool.record_signals("http://a/v1", running=8, waiting=12, kv_usage=0.95, now=1.0)
     live = QueueAwareHealth(fresh_health(), book)
-    realtime = plan_request(view, facts(Task.CHAT, latency=LatencyClass.REALTIME), live, now=1.0)
-    assert names(realtime) == ["other", "small"] and Note.SATURATED_PASSED in realtime.notes
+    for latency in (LatencyClass.REALTIME, LatencyClass.INTERACTIVE):
+        hurried = plan_request(view, facts(Task.CHAT, latency=latency), live, now=1.0)
+        assert names(hurried) == ["other", "small"] and Note.SATURATED_PASSED in hurried.notes
     batch = plan_request(view, facts(Task.CHAT, latency=LatencyClass.BATCH), live, now=1.0)
     assert names(batch)[0] == "small" and Note.SATURATED_PASSED not in batch.notes
     pool.record_signals("http://a/v1", running=8, waiting=2, kv_usage=0.5, now=2.0)  # the queue drained

@@ -255,7 +255,7 @@ def plan_request(
     candidates = capable
     if capable.tiers:
         ranked = _rank_with_latency_class(policy, capable, within, notes, health, out, limit)
-        if facts.latency_class == LatencyClass.REALTIME:
+        if facts.latency_class != LatencyClass.BATCH:  # Batch waits in the queue of the tier it ranks first
             ranked = _unsaturated_first(ranked, capable, health, notes)
     else:
         _raise_if_context_fits_nowhere(policy, facts)
@@ -326,10 +326,11 @@ def _raise_if_features_fit_nowhere(policy: PolicyView, facts: RequestFacts) -> N
 
 
 def _unsaturated_first(ranked: list[int], candidates: Candidates, health: HealthView, notes: list[Note]) -> list[int]:
-    """Realtime requests go to a tier whose replicas are not queueing first (docs/routing.md, 6a).
+    """Realtime and Interactive requests go to a tier whose replicas are not queueing first (docs/routing.md, 6a).
 
     A tier is saturated when its replicas report at least as many requests waiting as running: a
-    Realtime request would wait behind them. Saturated tiers keep their order after the others;
+    request would wait about one service time behind them before its first token, which neither class
+    can afford (an autoscaled tier adds replicas meanwhile; Batch requests wait for them). Saturated tiers keep their order after the others;
     when that changes the first tier, the plan says so (`SaturatedTierPassed`).
     """
     congestion = health.congestion
@@ -344,7 +345,7 @@ def _unsaturated_first(ranked: list[int], candidates: Candidates, health: Health
 
 
 SATURATION: Final = 1.0
-"""Requests waiting per request running at which a tier counts as saturated for Realtime traffic."""
+"""Requests waiting per request running at which a tier counts as saturated for Realtime and Interactive traffic."""
 
 
 def _rank_with_latency_class(
