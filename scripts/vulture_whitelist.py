@@ -48,6 +48,7 @@ _: tuple[object, ...] = (
     used.secret_changed,  # @kopf.on.event for Secrets (handlers.py)
     used._tensor_parallel_fits_gpus,  # @model_validator of VllmBackend (tiergate_api/modeltier.py)
     used._url_or_urls,  # @model_validator of EndpointBackend (modeltier.py)
+    used._min_within_max,  # @model_validator of Autoscaling (tiergate_api/autoscaling.py)
     used._exactly_one_backend,  # @model_validator of ModelTierSpec (modeltier.py)
     used._positive_sum,  # @model_validator of Weights (routingpolicy.py) and ReplicaWeights (replicapicking.py)
     used._weights_only_with_hybrid,  # @model_validator of RoutingPolicySpec (routingpolicy.py)
@@ -112,4 +113,13 @@ _ = (
     used.skip_reason,  # Plan.skip_reason: tests/unit/test_routing.py asserts a tier's skip through it
     used.open_connections,  # Pool.open_connections: tests/gateway/test_http11.py asserts the pool through it
     used.annotations,  # ObjectMeta.annotations: parsed with the object, part of the model's metadata users write
+    used.scaled_to_zero,  # ModelTierStatus.scaledToZero: the operator writes it as a dict; kubectl's Zero column
+    used.reversed_wakes,  # ColdStarts.reversed_wakes: reported by bench/capacity, asserted by tests/unit
+    # tiergate_sim.keda: the model of KEDA that bench/capacity and tests/operator/test_autoscaling_no_fight.py drive
+    used.KedaModel,
+    used.from_autoscaling,
+    used.move,
+    used.flaps,
+    used.MIN,  # SelectPolicy.MIN: an HPA behaviour value the model accepts
+    used.wall,  # VirtualClock.wall: the dispatcher's clock in tests/fake_upstream.py and bench/capacity
 )

@@ -112,9 +112,9 @@ def test_the_triggers_read_the_queue_the_kv_cache_and_the_demand_of_every_gatewa
         "serverAddress": PROMETHEUS, "query": f"sum(vllm:num_requests_waiting{{{pods}}})", "threshold": "6"}}
     assert triggers["kv-cache"]["metadata"]["query"] == f"sum(vllm:kv_cache_usage_perc{{{pods}}}) * 100"
     assert triggers["kv-cache"]["metadata"]["threshold"] == "75"
-    assert triggers["demand"]["metadata"] == {
+    assert triggers["demand"]["metadata"] == {  # over the demand window (a minute), not the idle time
         "serverAddress": PROMETHEUS,
-        "query": 'sum(increase(tiergate_tier_demand_total{tier_namespace="models",tier="small"}[60s]))',  # the demand window
+        "query": 'sum(increase(tiergate_tier_demand_total{tier_namespace="models",tier="small"}[60s]))',
         "threshold": NEVER_SCALES_OUT,
         "activationThreshold": "0",
     }

@@ -330,8 +330,9 @@ def _unsaturated_first(ranked: list[int], candidates: Candidates, health: Health
 
     A tier is saturated when its replicas report at least as many requests waiting as running: a
     request would wait about one service time behind them before its first token, which neither class
-    can afford (an autoscaled tier adds replicas meanwhile; Batch requests wait for them). Saturated tiers keep their order after the others;
-    when that changes the first tier, the plan says so (`SaturatedTierPassed`).
+    can afford (an autoscaled tier adds replicas meanwhile; Batch requests wait for them). Saturated
+    tiers keep their order after the others; when that changes the first tier, the plan says so
+    (`SaturatedTierPassed`).
     """
     congestion = health.congestion
     tiers = candidates.tiers

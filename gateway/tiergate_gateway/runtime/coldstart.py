@@ -294,10 +294,6 @@ class ColdStarts:
         current = self._tiers.get(key)
         return current is not None and self._ready(current) != 0
 
-    def tracked(self) -> list[TierView]:
-        """The in-cluster tiers the book follows."""
-        return [entry.view for entry in self._tiers.values()]
-
 
 class ColdAwareHealth:
     """A `HealthView` that also blocks cold tiers (`ScaledToZero`, `Starting`) until they are ready."""
