@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tiergate-installed
 
-.PHONY: help setup demo test test-slow lint crds bench bench-compare bench-replicas soak clean
+.PHONY: help setup demo test test-slow lint crds bench bench-compare bench-replicas bench-capacity soak clean
 
 help:
 	@echo "make demo      set up and run the demo (simulated tiers + gateway in local mode)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench     run the benchmarks and print their figures"
 	@echo "make bench-compare  the same, with LiteLLM's proxy measured side by side"
 	@echo "make bench-replicas  replica picking against round-robin, least-connections and random (nginx), open loop"
+	@echo "make bench-capacity  a simulated day: GPU pools sized for peak or mean against autoscaling with fallback"
 	@echo "make soak      fault-injection soak: 5,000 requests through failing tiers"
 	@echo "make docs      regenerate docs/api-reference.md from the CRDs"
 	@echo "make image     build the container images tiergate:dev and tiergate-sim:dev (needs docker)"
@@ -68,6 +69,10 @@ bench-compare: $(STAMP)
 bench-replicas: $(STAMP)
 	@scripts/system-deps --bench
 	PATH="$$PATH:/usr/sbin" $(BIN)/python bench/replicas_bench.py
+
+# TierGate's dispatcher, cold-start book and a model of KEDA on virtual time (no cluster, no GPU).
+bench-capacity: $(STAMP)
+	$(BIN)/python bench/capacity_bench.py
 
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py --requests 5000

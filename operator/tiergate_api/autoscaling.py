@@ -28,6 +28,9 @@ from tiergate_api.schema_extras import RuleViolationError, cel, validations
 MIN_GREATER_THAN_MAX: Final = "minReplicas must not exceed maxReplicas"
 
 DEFAULT_TARGET_WAITING_REQUESTS: Final = 4
+DEFAULT_TARGET_KV_CACHE_PERCENT: Final = 55
+"""Measured with `make bench-capacity`: the waiting queue alone keeps one replica until requests queue, and a
+replica that takes 60-300 s to start then comes too late for a burst (docs/performance.md, "Capacity")."""
 DEFAULT_IDLE_SECONDS: Final = 600
 DEFAULT_POLLING_SECONDS: Final = 15
 DEFAULT_SCALE_DOWN_STABILIZATION_SECONDS: Final = 300
@@ -54,8 +57,9 @@ class Autoscaling(ApiModel):
     """Most replicas."""
     target_waiting_requests: Annotated[Int, Field(ge=1, le=10_000)] = DEFAULT_TARGET_WAITING_REQUESTS
     """Requests waiting per replica (vllm:num_requests_waiting) above which a replica is added."""
-    target_kv_cache_percent: Annotated[Int | None, Field(ge=1, le=100)] = None
-    """KV-cache use per replica (vllm:kv_cache_usage_perc, in percent) above which a replica is added; unset: unused."""
+    target_kv_cache_percent: Annotated[Int, Field(ge=0, le=100)] = DEFAULT_TARGET_KV_CACHE_PERCENT
+    """KV-cache use per replica (vllm:kv_cache_usage_perc, in percent) above which a replica is added (default 55);
+    0 scales on the waiting queue alone. It adds replicas before requests queue: a new one takes minutes to load."""
     idle_seconds_before_zero: Annotated[Int, Field(ge=30, le=86_400)] = DEFAULT_IDLE_SECONDS
     """How long the tier stays up after the last request that wanted it (KEDA's cooldownPeriod), give or take
     the demand window (up to twice pollingIntervalSeconds, at least a minute)."""

@@ -9,7 +9,7 @@ itself (never zero: nothing would wake it up) and the tier says why (`Autoscalin
 The ScaledObject's triggers (docs/autoscaling.md):
 
 - `queue` (Prometheus): requests waiting in the tier's vLLM pods, per replica; scales 1 to N.
-- `kv-cache` (Prometheus, when targetKvCachePercent is set): KV-cache use of the pods, per replica.
+- `kv-cache` (Prometheus, unless targetKvCachePercent is 0): KV-cache use of the pods, per replica.
 - `demand` (Prometheus): requests that wanted the tier on any gateway within the demand window
   (`Autoscaling.demand_window_seconds`: a minute or two polls, so the tier goes idle soon after its last request).
   Its target is so large that it never adds a replica; it only keeps the tier active (awake).
@@ -116,7 +116,7 @@ def triggers(tier: ModelTier, autoscaling: Autoscaling, config: OperatorConfig) 
                 str(autoscaling.target_waiting_requests),
             )
         )
-        if autoscaling.target_kv_cache_percent is not None:
+        if autoscaling.target_kv_cache_percent:
             found.append(
                 _prometheus(
                     "kv-cache",

@@ -144,17 +144,22 @@ class ScaledObjectSpec:
 
     @classmethod
     def from_autoscaling(
-        cls, autoscaling: Autoscaling, triggers: tuple[Trigger, ...], *, initial_cooldown_period: float = 0.0
+        cls, autoscaling: Autoscaling, triggers: tuple[Trigger, ...], *, initial_cooldown_period: float | None = None
     ) -> ScaledObjectSpec:
-        """The ScaledObject a ModelTier's `spec.vllm.autoscaling` asks for, with these triggers."""
+        """The ScaledObject a ModelTier's `spec.vllm.autoscaling` asks for, with these triggers.
+
+        As tiergate_operator.scaling renders it: the cooldown and (unless given) the initial
+        cooldown are `idleSecondsBeforeZero`; scale-down is limited to `podsPerMinute` per minute.
+        """
         down = autoscaling.scale_down
+        idle = float(autoscaling.idle_seconds_before_zero)
         return cls(
             triggers=triggers,
             min_replicas=autoscaling.min_replicas,
             max_replicas=autoscaling.max_replicas,
             polling_interval=float(autoscaling.polling_interval_seconds),
-            cooldown_period=float(autoscaling.idle_seconds_before_zero),
-            initial_cooldown_period=initial_cooldown_period,
+            cooldown_period=idle,
+            initial_cooldown_period=idle if initial_cooldown_period is None else initial_cooldown_period,
             scale_down=ScalingRules(
                 float(down.stabilization_seconds), (ScalingPolicy(PolicyKind.PODS, down.pods_per_minute, 60),)
             ),

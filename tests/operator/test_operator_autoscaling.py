@@ -104,7 +104,7 @@ async def test_installing_keda_later_takes_over_without_restarting_the_operator(
     assert f"ScaledObject {WORKLOAD}" in pending["message"]
     await cluster.simulate_keda(TIER, ready=True)
     scaling = await cluster.wait_condition("ModelTier", TIER, "Autoscaling", "True", "KEDAScaling")
-    assert "between 0 and 3 replicas on queue, demand, gateway-demand" in scaling["message"]
+    assert "between 0 and 3 replicas on queue, kv-cache, demand, gateway-demand" in scaling["message"]
     updated = await cluster.wait_event(TIER, "Updated")  # the Deployment changed hands
     assert WORKLOAD in updated["message"]
 

@@ -135,13 +135,23 @@ def test_the_queue_query_counts_this_tiers_pods_only() -> None:
 
 
 @pytest.mark.parametrize(("config", "names"), [
-    (OperatorConfig(prometheus_address=PROMETHEUS), ["queue", "demand"]),
+    (OperatorConfig(prometheus_address=PROMETHEUS), ["queue", "kv-cache", "demand"]),
     (OperatorConfig(gateway_demand_url=GATEWAY), ["gateway-demand"]),
 ], ids=["prometheus-only", "gateway-only"])
 def test_triggers_whose_source_is_not_configured_are_left_out(config: OperatorConfig, names: list[str]) -> None:
     children = render(tier(maxReplicas=2), config, keda_installed=True)
     assert children.scaled_object is not None
     assert [t["name"] for t in children.scaled_object["spec"]["triggers"]] == names
+
+
+def test_the_kv_cache_trigger_is_on_by_default_at_55_percent_and_0_turns_it_off() -> None:
+    default = render(tier(maxReplicas=2), BOTH, keda_installed=True)
+    assert default.scaled_object is not None
+    kv = [t for t in default.scaled_object["spec"]["triggers"] if t["name"] == "kv-cache"]
+    assert [t["metadata"]["threshold"] for t in kv] == ["55"]
+    queue_only = render(tier(maxReplicas=2, targetKvCachePercent=0), BOTH, keda_installed=True)
+    assert queue_only.scaled_object is not None
+    assert "kv-cache" not in [t["name"] for t in queue_only.scaled_object["spec"]["triggers"]]
 
 
 @pytest.mark.parametrize(("config", "keda", "scaling"), [
@@ -277,8 +287,8 @@ def test_the_autoscaling_condition_says_who_scales_and_why_not(
     warnings = [e.reason for e in result.events if e.type == "Warning"]
     assert (expected[1] in warnings) == (expected[0] == "False")  # a Warning event when it cannot autoscale
     if so == "ready":
-        assert condition["message"].startswith("KEDA scales the tier between 0 and 3 replicas on queue, demand, "
-                                               "gateway-demand; it wants 1 now")
+        assert condition["message"].startswith("KEDA scales the tier between 0 and 3 replicas on queue, kv-cache, "
+                                               "demand, gateway-demand; it wants 1 now")
     if so == "failed":
         assert "Target resource doesn't exist" in condition["message"]
     if scaling is Scaling.KEDA_NOT_INSTALLED:

@@ -282,7 +282,7 @@ def test_from_autoscaling_maps_the_tier_spec() -> None:
     )
     spec = ScaledObjectSpec.from_autoscaling(autoscaling, (Trigger("q", Signal(), 4),))
     assert (spec.min_replicas, spec.max_replicas, spec.hpa_min_replicas) == (0, 6, 1)
-    assert (spec.polling_interval, spec.cooldown_period) == (10, 900)
+    assert (spec.polling_interval, spec.cooldown_period, spec.initial_cooldown_period) == (10, 900, 900)
     assert spec.scale_down == ScalingRules(120, (ScalingPolicy(PolicyKind.PODS, 2, 60),))
 
 
