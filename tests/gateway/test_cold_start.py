@@ -158,6 +158,20 @@ def eventually(check: Any, within: float = 5.0) -> None:
         time.sleep(0.05)
 
 
+def test_explain_names_the_tier_at_zero_and_why_without_starting_it(
+    cluster: RunningEmulator, gateway: GatewayProcess
+) -> None:
+    response = httpx.post(f"{gateway.base_url}/route/explain", json=BODY, headers=CHAT, timeout=10)
+    assert response.status_code == 200, response.text
+    explained = response.json()
+    skipped = {s["tier"]: s for s in explained["skipped"]}
+    assert skipped["local"]["reason"] == "ScaledToZero" and "does not wait" in skipped["local"]["detail"]
+    assert [step["tier"] for step in explained["plan"]] == ["remote"]
+    time.sleep(0.5)
+    assert (cluster.get("deployments", SERVICE) or {})["spec"]["replicas"] == 0  # a dry run wants nothing started
+    assert demand(gateway)["demand"] == 0
+
+
 def test_a_tier_at_zero_is_routed_around_started_and_used_again(
     cluster: RunningEmulator, gateway: GatewayProcess, sims: dict[str, SimProcess]
 ) -> None:

@@ -197,9 +197,6 @@ class Dispatcher:
             raise
         observe.record_decision(span, decision)
         span.end()
-        first = decision.plan.ranked_first
-        if first is not None and self.cold is not None and self.cold.any_autoscaled:
-            self.cold.wanted(f"{decision.plan.policy.namespace}/{first}", self.clock())
         if Note.BUDGET_DOWNGRADE in decision.plan.notes:
             policy = decision.plan.policy.name
             self._log_budget_once(policy, f"policy {policy} is over budget; downgrading to the cheapest tiers")
@@ -222,6 +219,10 @@ class Dispatcher:
     ) -> Answer | StreamAnswer:
         """Walk the plan until a tier answers; raise a GatewayError when none does."""
         plan = decision.plan
+        first = plan.ranked_first
+        if first is not None and self.cold is not None and self.cold.any_autoscaled:
+            # Demand (and the start of a tier at zero) is counted here, not in `decide`: explain decides too.
+            self.cold.wanted(f"{plan.policy.namespace}/{first}", self.clock())
         trail = Trail()
         extra_headers = {"x-request-id": request_id} if request_id else {}
         budget = deadline_seconds if deadline_seconds is not None else plan.policy.request_timeout_seconds
