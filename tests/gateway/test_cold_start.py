@@ -252,3 +252,13 @@ def test_a_serving_tier_that_scales_to_zero_is_routed_around_from_the_next_reque
 
     eventually(routed_around)
     eventually(lambda: (cluster.get("deployments", SERVICE) or {})["spec"]["replicas"] == 1, within=1.0)
+
+
+def test_the_demand_endpoint_refuses_what_it_does_not_know_with_a_clear_error(gateway: GatewayProcess) -> None:
+    root = gateway.base_url.removesuffix("/v1")
+    for path in ("/scaling/demand/default/remote", "/scaling/demand/default/" + "x" * 5000, "/scaling/demand/default"):
+        response = httpx.get(root + path, timeout=5)
+        assert response.status_code == 404, path
+        error = response.json()["error"]
+        assert error["message"] and error["type"] in ("invalid_request_error", "not_found")
+    assert demand(gateway)["tier"] == "default/local"  # and still answers for the tier it knows

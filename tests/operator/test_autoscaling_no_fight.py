@@ -45,8 +45,9 @@ COOLDOWN_SECONDS = 2.0
 class HttpScaleTarget:
     """The Deployment's `/scale` on the emulator, as KEDA's scale client reads and writes it."""
 
-    def __init__(self, emulator: RunningEmulator) -> None:
-        self.url = f"{emulator.url}/apis/apps/v1/namespaces/default/deployments/{DEPLOYMENT}/scale"
+    def __init__(self, cluster: EmulatedCluster) -> None:
+        self.cluster = cluster
+        self.url = f"{cluster.emulator.url}/apis/apps/v1/namespaces/default/deployments/{DEPLOYMENT}/scale"
 
     async def get_replicas(self) -> int:
         async with httpx.AsyncClient(timeout=5) as http:
@@ -55,13 +56,7 @@ class HttpScaleTarget:
         return int(answer.json()["spec"].get("replicas") or 0)
 
     async def set_replicas(self, replicas: int) -> None:
-        async with httpx.AsyncClient(timeout=5) as http:
-            answer = await http.patch(
-                self.url,
-                json={"spec": {"replicas": replicas}},
-                headers={"Content-Type": "application/merge-patch+json"},
-            )
-        answer.raise_for_status()
+        await self.cluster.scale(DEPLOYMENT, replicas)
 
 
 def triggers_of(scaled_object: dict[str, Any], *, keep_gateway: bool = True) -> tuple[Trigger, ...]:
@@ -194,7 +189,8 @@ def world(kube_emulator: RunningEmulator, gateway: GatewayProcess, remote: SimPr
         yield cluster
 
 
-def keda_for(emulator: RunningEmulator, *, keep_gateway: bool = True) -> KedaModel:
+def keda_for(cluster: EmulatedCluster, *, keep_gateway: bool = True) -> KedaModel:
+    emulator = cluster.emulator
     scaled_object = emulator.get("scaledobjects", DEPLOYMENT)
     assert scaled_object is not None
     spec = ScaledObjectSpec(
@@ -205,7 +201,7 @@ def keda_for(emulator: RunningEmulator, *, keep_gateway: bool = True) -> KedaMod
         cooldown_period=COOLDOWN_SECONDS,
         initial_cooldown_period=0.0,
     )
-    return KedaModel(spec, HttpScaleTarget(emulator), created_at=time.time())
+    return KedaModel(spec, HttpScaleTarget(cluster), created_at=time.time())
 
 
 def replicas(emulator: RunningEmulator) -> int:
@@ -229,7 +225,7 @@ def ask(gateway: GatewayProcess) -> httpx.Response:
 def test_the_gateways_start_is_kept_by_keda_and_left_alone_by_the_operator(
     kube_emulator: RunningEmulator, world: EmulatedCluster, gateway: GatewayProcess
 ) -> None:
-    model = keda_for(kube_emulator)
+    model = keda_for(world)
     with running_keda(model):
         # Nothing wants the tier: KEDA takes it from the operator's initial 1 to 0.
         kube_emulator.wait_until(lambda: replicas(kube_emulator) == 0 or None, timeout=5)
@@ -256,7 +252,7 @@ def test_the_gateways_start_is_kept_by_keda_and_left_alone_by_the_operator(
 def test_without_the_gateways_trigger_keda_undoes_the_start_and_the_gateway_backs_off(
     kube_emulator: RunningEmulator, world: EmulatedCluster, gateway: GatewayProcess
 ) -> None:
-    model = keda_for(kube_emulator, keep_gateway=False)  # a ScaledObject that cannot see the gateway's demand
+    model = keda_for(world, keep_gateway=False)  # a ScaledObject that cannot see the gateway's demand
     with running_keda(model):
         kube_emulator.wait_until(lambda: replicas(kube_emulator) == 0 or None, timeout=5)
         kube_emulator.wait_until(

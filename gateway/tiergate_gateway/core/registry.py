@@ -130,6 +130,7 @@ def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
     except ValueError as exc:  # the models refuse such URLs; never let one reach a request
         replica_urls, problem = [], problem or f"InvalidURL: {exc}"
     url = replica_urls[0] if replica_urls else None
+    reported = status if spec.vllm is not None else None  # what the operator says of its pods
     picking = spec.effective_replica_picking
     max_context = caps.max_context_tokens or (spec.vllm.max_model_len if spec.vllm else None)
     priors = spec.latency
@@ -170,8 +171,8 @@ def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
         ),
         scrape_interval_seconds=picking.metrics_scrape_interval_milliseconds / 1000,
         autoscaled=autoscaled,
-        desired_replicas=status.replicas if status is not None and spec.vllm is not None else None,
-        ready_replicas=status.ready_replicas if status is not None and spec.vllm is not None else None,
+        desired_replicas=reported.replicas if reported is not None else None,
+        ready_replicas=reported.ready_replicas if reported is not None else None,
         demand_window_seconds=float(autoscaling.demand_window_seconds) if autoscaling is not None else 60.0,
         idle_seconds=float(autoscaling.idle_seconds_before_zero) if autoscaling is not None else 600.0,
     )

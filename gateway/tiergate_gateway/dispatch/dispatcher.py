@@ -232,9 +232,9 @@ class Dispatcher:
             tier = step.tier
             now = self.clock()
             skip = self._skip_reason(plan, index, now, deadline)
-            cold = self.cold
-            if skip is None and cold is not None and cold.state(tier.key, now) is not None:
-                skip = await self._cold_start(step, now, deadline, plan, index)
+            cold = None if skip is not None or self.cold is None else self.cold.state(tier.key, now)
+            if cold is not None:
+                skip = await self._cold_start(step, cold, now, deadline, plan, index)
                 now = self.clock()
             pool = self.replicas.pool_of(tier)
             if skip is None and pool is not None and not pool.replicas:
@@ -382,14 +382,11 @@ class Dispatcher:
                 raise
 
     async def _cold_start(
-        self, step: Step, now: float, deadline: float | None, plan: Plan, index: int
+        self, step: Step, cold: BlockReason, now: float, deadline: float | None, plan: Plan, index: int
     ) -> BlockReason | None:
-        """None when the tier has a ready replica (after waiting for one, if the plan allows a wait),
-        else why it is passed over: ScaledToZero or Starting."""
+        """None once the cold tier has a ready replica (when the plan allows a wait for one), else why it
+        is passed over: `cold`, its ScaledToZero or Starting."""
         assert self.cold is not None  # checked by the caller
-        cold = self.cold.state(step.tier.key, now)
-        if cold is None:
-            return None
         wait = step.cold_wait
         if deadline is not None:
             wait = min(wait, deadline - now - self._reserve(plan, index))

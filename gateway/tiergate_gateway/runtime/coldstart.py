@@ -120,11 +120,11 @@ class ColdStarts:
             entry.view = view
             if view.desired_replicas is not None:
                 self.set_desired(view.key, view.desired_replicas, now)
-        self.any_autoscaled = any(entry.view.autoscaled for key, entry in self._tiers.items() if key in seen)
         for gone in set(self._tiers) - seen:
             entry = self._tiers.pop(gone)
             if entry.ready_event is not None:
                 entry.ready_event.set()  # nobody waits for a tier that left
+        self.any_autoscaled = any(entry.view.autoscaled for entry in self._tiers.values())
 
     def set_desired(self, key: str, replicas: int, now: float) -> None:
         """The replicas a tier's Deployment wants now (the operator's status, or a scale read)."""
