@@ -53,6 +53,12 @@ FALLBACKS = Counter(
 )
 TOKENS = Counter("tiergate_tokens_total", "Tokens by tier and direction (input, output)", ["tier", "direction"])
 COST = Counter("tiergate_cost_usd_total", "Estimated spend in USD by policy and tier", ["policy", "tier"])
+BASELINE_COST = Counter(
+    "tiergate_baseline_cost_usd_total",
+    "What the same answers would have cost on the policy's largest tier (same tokens), by policy: "
+    "saving = this minus tiergate_cost_usd_total",
+    ["policy"],
+)
 CIRCUIT = Gauge(
     "tiergate_circuit_state",
     "Circuit breaker per tier: 0 closed, 1 half-open, 2 open",
