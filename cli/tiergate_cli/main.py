@@ -29,10 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     version.set_defaults(handler=_cmd_version)
     # Each register() costs only argparse; heavy imports happen inside the handlers.
     from tiergate_gateway.server.cli import register as register_gateway
+    from tiergate_gateway.replay.cli import register as register_replay
     from tiergate_operator.cli import register as register_operator
 
     register_gateway(commands)
     register_operator(commands)
+    register_replay(commands)
     # The simulator and the demo are development tools: the product image leaves them out,
     # and then `tiergate sim` and `tiergate demo` are simply not offered.
     try:
