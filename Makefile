@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tiergate-installed
 
-.PHONY: help setup demo test test-slow lint crds bench bench-compare bench-replicas bench-capacity soak clean
+.PHONY: help setup demo test test-slow lint crds dashboard bench bench-compare bench-replicas bench-capacity soak clean
 
 help:
 	@echo "make demo      set up and run the demo (simulated tiers + gateway in local mode)"
@@ -12,6 +12,7 @@ help:
 	@echo "make test-slow run only the slow suites"
 	@echo "make lint      ruff, mypy, import contracts and the dead-code check"
 	@echo "make crds      regenerate crds/ from the pydantic models"
+	@echo "make dashboard copy the chart's Grafana dashboard to docs/grafana/ (after editing it)"
 	@echo "make bench     run the benchmarks and print their figures"
 	@echo "make bench-compare  the same, with LiteLLM's proxy measured side by side"
 	@echo "make bench-replicas  replica picking against round-robin, least-connections and random (nginx), open loop"
@@ -54,6 +55,10 @@ test-slow: $(STAMP)
 crds: $(STAMP)
 	$(BIN)/python scripts/generate_crds.py
 	$(BIN)/python scripts/sync_chart_crds.py
+
+# charts/tiergate/dashboards/ is the source of truth; docs/grafana/ keeps copies for importing by hand.
+dashboard: $(STAMP)
+	$(BIN)/python scripts/sync_dashboard.py
 
 bench: $(STAMP)
 	@scripts/system-deps
