@@ -28,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     version = commands.add_parser("version", help="print the version and exit")
     version.set_defaults(handler=_cmd_version)
     # Each register() costs only argparse; heavy imports happen inside the handlers.
-    from tiergate_gateway.server.cli import register as register_gateway
     from tiergate_gateway.replay.cli import register as register_replay
+    from tiergate_gateway.server.cli import register as register_gateway
     from tiergate_operator.cli import register as register_operator
 
     register_gateway(commands)

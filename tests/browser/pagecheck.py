@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Request, ViewportSize
+from playwright.sync_api import Browser, ConsoleMessage, Error, HttpCredentials, Page, Request, ViewportSize
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 """Screenshots of the pages under test (gitignored), named after the test."""
@@ -36,13 +36,19 @@ def open_page(
     javascript: bool = True,
     viewport: ViewportSize | None = None,
     before_load: Callable[[Page], None] | None = None,
+    http_credentials: HttpCredentials | None = None,
 ) -> tuple[Page, PageProblems]:
     """Open `url` in a fresh context and wait for it to load; close it with `page.context.close()`.
 
     Listeners are attached before navigation, so nothing the page does while loading is missed.
-    `before_load` runs after that and before navigation (e.g. to `page.route` a fake server).
+    `before_load` runs after that and before navigation (e.g. to `page.route` a fake server);
+    `http_credentials` answer an HTTP Basic challenge as a person would in the browser's prompt.
     """
-    context = browser.new_context(java_script_enabled=javascript, viewport=viewport or {"width": 1280, "height": 900})
+    context = browser.new_context(
+        java_script_enabled=javascript,
+        viewport=viewport or {"width": 1280, "height": 900},
+        http_credentials=http_credentials,
+    )
     page = context.new_page()
     problems = PageProblems()
 

@@ -18,7 +18,7 @@ print(" ".join(sorted(commands.choices)))
 
 def test_product_offers_gateway_and_operator_without_sim_and_demo() -> None:
     result = subprocess.run([sys.executable, "-c", WITHOUT_DEV_TOOLS], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["explain", "gateway", "operator", "version"]
+    assert result.stdout.split() == ["explain", "gateway", "operator", "replay", "version"]
 
 
 def test_development_install_offers_sim_and_demo_too() -> None:

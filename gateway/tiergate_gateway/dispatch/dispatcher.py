@@ -112,6 +112,10 @@ class Trail:
     """A failure the policy does not retry on ends the walk."""
     cost_femto: int | None = None
     """What the answer cost (the tier's usage, else the estimate); set once it is accounted."""
+    billed: tuple[int, int] | None = None
+    """The (prompt, completion) tokens that cost was worked out from."""
+    usage: tuple[int, int] | None = None
+    """The tokens the tier reported, when it did."""
 
 
 @dataclass(slots=True)
@@ -508,6 +512,8 @@ class Dispatcher:
         prompt, completion = usage if usage else (facts.prompt_tokens, facts.output_tokens)
         cost = step.tier.estimated_cost(prompt, completion)
         trail.cost_femto = cost
+        trail.billed = (prompt, completion)
+        trail.usage = usage
         observe.record_usage(span, decision, step, usage, cost, response_model)
         if cost and not decision.direct:
             policy = decision.plan.policy

@@ -62,6 +62,10 @@ class HealthBook:
             found = self._stats[key] = TierStats(outcomes=deque(maxlen=self.settings.window))
         return found
 
+    def known(self, key: str) -> TierStats | None:
+        """The live figures of a tier if any were recorded (a read that creates nothing)."""
+        return self._stats.get(key)
+
     def state(self, key: str, now: float) -> CircuitState:
         """The circuit's position now (an open circuit past its open period counts as half-open)."""
         found = self._stats.get(key)

@@ -73,6 +73,14 @@ class Limits:
             window.requests += 1
             window.tokens += tokens
 
+    def tier_in_flight(self, key: str) -> int:
+        """Requests in flight on the tier in this worker."""
+        return self._tier_in_flight.get(key, 0)
+
+    def tier_cap(self, tier: TierView) -> int:
+        """The tier's cap of requests in flight per worker."""
+        return tier.max_in_flight or self.tier_default_max_in_flight
+
     def enter_tier(self, key: str) -> None:
         """A request to the tier starts."""
         self._tier_in_flight[key] = self._tier_in_flight.get(key, 0) + 1

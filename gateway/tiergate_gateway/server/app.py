@@ -23,10 +23,11 @@ from tiergate_gateway.runtime.budget import SpendBook
 from tiergate_gateway.runtime.coldstart import ColdStarts
 from tiergate_gateway.runtime.health import BreakerSettings, HealthBook
 from tiergate_gateway.runtime.limits import Limits
+from tiergate_gateway.runtime.outcomes import Outcomes
 from tiergate_gateway.runtime.replicas import EjectionSettings, ReplicaBook
 from tiergate_gateway.runtime.snapshots import SnapshotStore
 from tiergate_gateway.runtime.state import LocalState, create_state
-from tiergate_gateway.server.api import explain, health, models, scaling
+from tiergate_gateway.server.api import explain, health, models, scaling, ui
 from tiergate_gateway.server.api import metrics as metrics_api
 from tiergate_gateway.server.api.departure import ClientGone
 from tiergate_gateway.server.auth import KeyStore
@@ -35,6 +36,7 @@ from tiergate_gateway.server.settings import GatewaySettings
 from tiergate_gateway.telemetry import observe
 from tiergate_gateway.telemetry.accesslog import CLIENT_CLOSED, AccessLog
 from tiergate_gateway.telemetry.accesslog import NAME as ACCESS_LOG_NAME
+from tiergate_gateway.telemetry.decisionlog import DecisionLog
 from tiergate_gateway.telemetry.logs import configure_logging
 from tiergate_gateway.telemetry.tracing import setup_tracing, shutdown_tracing
 from tiergate_gateway.upstream.forward import new_client
@@ -83,6 +85,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastPath:
         )
         app.state.dispatcher = dispatcher
         app.state.access_log = _access_log(settings)
+        app.state.outcomes = Outcomes(recent=settings.ui_recent_decisions, decision_log=_decision_log(settings))
         scraper = Scraper(
             replicas.scraped, ScrapeSettings(timeout=settings.replica_scrape_timeout_seconds), clock=dispatcher.clock
         )
@@ -100,6 +103,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastPath:
             await state.stop()
             await client.close()
             app.state.access_log.flush()
+            if app.state.outcomes.decision_log is not None:
+                app.state.outcomes.decision_log.close()
             shutdown_tracing()
 
     app = FastAPI(
@@ -117,6 +122,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastPath:
     # The completion routes are the fast path's alone (server/fastpath.py); these are the rest.
     for module in (explain, models, health, metrics_api, scaling):
         app.include_router(module.router)
+    if settings.ui:
+        app.include_router(ui.router)
     _register_error_handlers(app)
     return FastPath(app)
 
@@ -125,6 +132,17 @@ def _access_log(settings: GatewaySettings) -> AccessLog:
     """The access log, on when its logger is enabled for INFO (`--log-level warning` turns it off)."""
     enabled = settings.access_log and logging.getLogger(ACCESS_LOG_NAME).isEnabledFor(logging.INFO)
     return AccessLog(enabled=enabled, sample=settings.access_log_sample, fmt=settings.log_format)
+
+
+def _decision_log(settings: GatewaySettings) -> DecisionLog | None:
+    if settings.decision_log is None:
+        return None
+    return DecisionLog(
+        settings.decision_log,
+        max_bytes=settings.decision_log_max_bytes,
+        backups=settings.decision_log_backups,
+        capture_content=settings.decision_log_content,
+    )
 
 
 def _breaker_settings(settings: GatewaySettings) -> BreakerSettings:

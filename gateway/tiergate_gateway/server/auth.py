@@ -7,6 +7,7 @@ in place and the gateway reloads it):
       - key: <token>          # or sha256: <hex digest of the token>
         tenant: team-a
         policies: ["auto"]    # aliases or tier names; "*" for all
+        scopes: [admin]       # optional; admin may open the /ui status page
 
 Only SHA-256 digests are kept in memory; a presented key is hashed and compared with
 `hmac.compare_digest`, so neither the keys nor the timing of a comparison leak.
@@ -14,6 +15,7 @@ Only SHA-256 digests are kept in memory; a presented key is hashed and compared 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -35,6 +37,12 @@ class Tenant:
 
     name: str
     policies: frozenset[str]
+    scopes: frozenset[str] = frozenset()
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the key may see the status page (every tenant's traffic and spend)."""
+        return ADMIN_SCOPE in self.scopes
 
     def may_use(self, model: str) -> bool:
         """Whether the tenant may send requests for this alias or tier."""
@@ -42,6 +50,8 @@ class Tenant:
 
 
 _UNREADABLE = (-1, -1)
+ADMIN_SCOPE = "admin"
+SCOPES = frozenset({ADMIN_SCOPE})
 
 
 def _digest(token: str) -> bytes:
@@ -88,13 +98,18 @@ class KeyStore:
         log.info("loaded %d gateway keys", len(self._by_digest))
         return True
 
-    def authenticate(self, authorization: str | None) -> Tenant:
-        """The tenant of a `Bearer` key; 401 when absent or unknown."""
+    def authenticate(self, authorization: str | None, *, basic: bool = False) -> Tenant:
+        """The tenant of a `Bearer` key (or, with `basic`, HTTP Basic with the key as the password, which a
+        browser asks for itself); 401 when absent or unknown."""
         if not authorization:
             raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        if basic and scheme.lower() == "basic":
+            token = _basic_password(token)
+        elif scheme.lower() != "bearer":
+            token = ""
+        if not token:
             raise AuthenticationError("the Authorization header must be 'Bearer <key>'")
         presented = _digest(token)
         tenant: Tenant | None = None
@@ -111,6 +126,15 @@ class KeyStore:
             raise PermissionDeniedError(f"this key may not use model {model!r}", param="model")
 
 
+def _basic_password(credentials: str) -> str:
+    """The password of HTTP Basic credentials ('' when they are not base64 of user:password)."""
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[2].strip()
+
+
 def parse_keys(document: Any) -> dict[bytes, Tenant]:
     """Digest -> tenant from the file's document; raises ValueError saying what is wrong."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
@@ -125,6 +149,9 @@ def parse_keys(document: Any) -> dict[bytes, Tenant]:
             raise ValueError(f"keys[{index}].tenant must be a non-empty string")
         if not isinstance(policies, list) or not all(isinstance(p, str) for p in policies):
             raise ValueError(f"keys[{index}].policies must be a list of strings")
+        scopes = entry.get("scopes", [])
+        if not isinstance(scopes, list) or not all(isinstance(s, str) and s in SCOPES for s in scopes):
+            raise ValueError(f"keys[{index}].scopes must be a list of: {', '.join(sorted(SCOPES))}")
         if isinstance(entry.get("key"), str) and entry["key"]:
             digest = _digest(entry["key"])
         elif isinstance(entry.get("sha256"), str):
@@ -136,7 +163,7 @@ def parse_keys(document: Any) -> dict[bytes, Tenant]:
                 raise ValueError(f"keys[{index}].sha256 must be 64 hex characters")
         else:
             raise ValueError(f"keys[{index}] needs 'key' or 'sha256'")
-        found[digest] = Tenant(tenant, frozenset(policies))
+        found[digest] = Tenant(tenant, frozenset(policies), frozenset(scopes))
     return found
 
 

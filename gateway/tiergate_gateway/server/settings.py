@@ -83,3 +83,16 @@ class GatewaySettings(BaseSettings):
     # mode; needs update on deployments/scale), and not again within this many seconds.
     wake_cold_tiers: bool = True
     wake_retry_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # What routing did, for people (docs/replay.md): the /ui status page and the decision log.
+    ui: bool = True
+    """Serve the status page at /ui (behind a key with the admin scope when auth is on)."""
+    ui_recent_decisions: int = Field(default=300, ge=1, le=10_000)
+    """How many recent decisions the status page lists (per worker)."""
+    decision_log: Path | None = None
+    """Append one line per routed request here, in `tiergate replay`'s format; unset: no decision log."""
+    decision_log_max_bytes: int = Field(default=100 * 1024 * 1024, ge=64 * 1024)
+    """Past this size the file is rotated to <name>.1."""
+    decision_log_backups: int = Field(default=5, ge=0, le=100)
+    """Rotated files kept (<name>.1 ... <name>.N); 0 keeps none."""
+    decision_log_content: bool = False
+    """Write the requests' text too (messages, prompt): user data, so off unless asked for."""

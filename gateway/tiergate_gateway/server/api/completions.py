@@ -10,6 +10,8 @@ as `client_closed`; it is never booked as the tier's failure.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from opentelemetry import context, trace
 from opentelemetry.trace import Span, Status, StatusCode
@@ -17,9 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tiergate_api.constants import HEADER_ATTEMPTS, HEADER_FALLBACK_REASON, HEADER_POLICY, HEADER_TASK, HEADER_TIER
+from tiergate_gateway.core.decision import Decision
 from tiergate_gateway.core.errors import GatewayError, InvalidRequestError, OverloadedError
-from tiergate_gateway.core.protocol import Endpoint, parse_request
+from tiergate_gateway.core.protocol import Endpoint, ParsedRequest, parse_request
 from tiergate_gateway.dispatch.dispatcher import Answer, Dispatcher, Trail
+from tiergate_gateway.runtime.outcomes import Outcomes
 from tiergate_gateway.server.api.body import read_body
 from tiergate_gateway.server.api.content import content_capture
 from tiergate_gateway.server.api.departure import ClientGone, unless_client_leaves
@@ -67,11 +71,23 @@ def _take(entry: AccessEntry, headers: dict[str, str], status: int, trail: Trail
     entry.cost_femto = trail.cost_femto
 
 
-def _finish(entry: AccessEntry, span: Span, access_log: AccessLog) -> None:
-    """Count the request, end its server span and write its access-log line."""
+def _finish(entry: AccessEntry, span: Span, access_log: AccessLog, routed: _Routed | None = None) -> None:
+    """Count the request, end its server span, write its access-log line and book its outcome."""
     status = entry.status
+    seconds = time.perf_counter() - entry.started
     metrics.child(metrics.REQUESTS, entry.policy, entry.tier, entry.task, _outcome(status)).inc()
-    metrics.child(metrics.REQUEST_SECONDS, entry.policy).observe(time.perf_counter() - entry.started)
+    metrics.child(metrics.REQUEST_SECONDS, entry.policy).observe(seconds)
+    if routed is not None:
+        trail = routed.trail
+        routed.outcomes.finished(
+            entry,
+            routed.decision,
+            routed.parsed,
+            routed.headers,
+            trail.billed if trail is not None else None,
+            trail.usage if trail is not None else None,
+            seconds * 1000,
+        )
     span.set_attribute("http.response.status_code", status)
     if status >= 500 and status != CLIENT_CLOSED:
         span.set_status(Status(StatusCode.ERROR))
@@ -80,6 +96,17 @@ def _finish(entry: AccessEntry, span: Span, access_log: AccessLog) -> None:
         entry.trace_id = format(span_context.trace_id, "032x")
     span.end()
     access_log.record(entry)
+
+
+@dataclass(slots=True)
+class _Routed:
+    """A request that reached a decision: what its outcome is booked with."""
+
+    outcomes: Outcomes
+    decision: Decision
+    parsed: ParsedRequest
+    headers: Mapping[str, str]
+    trail: Trail | None = None
 
 
 async def _complete(request: Request, endpoint: Endpoint) -> Response:
@@ -98,6 +125,7 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
     limits = dispatcher.limits
     content = content_capture(state.settings, span)  # None unless TIERGATE_TRACE_CONTENT opts in
     counted = handed_over = False
+    routed: _Routed | None = None
     try:
         tenant = authenticate(request)
         if tenant is not None:
@@ -114,10 +142,12 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
         if tenant is not None:
             state.keys.authorize(tenant, parsed.model)
         decision = dispatcher.decide(parsed, request.headers)
+        routed = _Routed(state.outcomes, decision, parsed, request.headers)
         entry.task = decision.plan.facts.task.value
         entry.policy = "" if decision.direct else decision.plan.policy.name
         work = dispatcher.run(parsed, decision, deadline_seconds=_deadline(request), request_id=entry.request_id)
         result = await unless_client_leaves(request.scope, request.receive, work)
+        routed.trail = result.trail
         headers = result.headers
         headers[REQUEST_ID_HEADER] = entry.request_id
         if isinstance(result, Answer):
@@ -134,7 +164,7 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
             entry.cost_femto = trail.cost_femto
             if content is not None:
                 content.record_stream_end()
-            _finish(entry, span, access_log)
+            _finish(entry, span, access_log, routed)
 
         watch = None if content is None else content.watch_stream()
         return EventStreamResponse(result.chunks, headers, finished, watch)  # type: ignore[return-value]
@@ -151,7 +181,7 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
         if not handed_over:
             if counted:
                 limits.in_flight -= 1
-            _finish(entry, span, access_log)
+            _finish(entry, span, access_log, routed)
 
 
 async def chat_completions(request: Request) -> Response:
