@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tiergate-installed
 
-.PHONY: help setup demo test test-slow lint crds dashboard bench bench-compare bench-replicas bench-capacity soak clean
+.PHONY: help setup demo test test-slow lint crds dashboard bench bench-compare bench-replicas bench-capacity bench-replay soak clean
 
 help:
 	@echo "make demo      set up and run the demo (simulated tiers + gateway in local mode)"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench-compare  the same, with LiteLLM's proxy measured side by side"
 	@echo "make bench-replicas  replica picking against round-robin, least-connections and random (nginx), open loop"
 	@echo "make bench-capacity  a simulated day: GPU pools sized for peak or mean against autoscaling with fallback"
+	@echo "make bench-replay  tiergate replay's offline speed on a day of synthetic traffic, one core"
 	@echo "make soak      fault-injection soak: 5,000 requests through failing tiers"
 	@echo "make docs      regenerate docs/api-reference.md from the CRDs"
 	@echo "make image     build the container images tiergate:dev and tiergate-sim:dev (needs docker)"
@@ -65,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/micro.py
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/operator_bench.py
+	$(BIN)/python bench/replay_bench.py
 
 # LiteLLM's proxy in its own virtual environment, then the suite with its row filled in.
 bench-compare: $(STAMP)
@@ -74,6 +76,9 @@ bench-compare: $(STAMP)
 bench-replicas: $(STAMP)
 	@scripts/system-deps --bench
 	PATH="$$PATH:/usr/sbin" $(BIN)/python bench/replicas_bench.py
+
+bench-replay: $(STAMP)
+	$(BIN)/python bench/replay_bench.py
 
 # TierGate's dispatcher, cold-start book and a model of KEDA on virtual time (no cluster, no GPU).
 bench-capacity: $(STAMP)

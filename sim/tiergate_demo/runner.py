@@ -70,7 +70,7 @@ def _tiers(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 @contextlib.contextmanager
 def demo_environment(
-    examples: Path, work: Path
+    examples: Path, work: Path, decision_log: Path | None = None
 ) -> Iterator[tuple[GatewayProcess, dict[str, SimProcess], dict[str, ModelTier]]]:
     """Simulators for every tier, a config copy pointing at them, and a gateway over it."""
     sims: dict[str, SimProcess] = {}
@@ -96,7 +96,14 @@ def demo_environment(
         for path in examples.glob("*.yaml"):
             if path.name != "tiers.yaml":
                 (config / path.name).write_text(path.read_text())
-        with start_gateway(["--config-dir", str(config), "--log-level", "warning"], work / "gateway.log") as gateway:
+        # The demo's prompts are made up, so its decision log keeps them: the replay then classifies them again.
+        env = (
+            {"TIERGATE_DECISION_LOG": str(decision_log), "TIERGATE_DECISION_LOG_CONTENT": "true"}
+            if decision_log
+            else {}
+        )
+        args = ["--config-dir", str(config), "--log-level", "warning"]
+        with start_gateway(args, work / "gateway.log", env=env) as gateway:
             yield gateway, sims, tiers
     finally:
         for sim in sims.values():
@@ -204,16 +211,49 @@ def format_table(rows: list[Row], largest: str) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    """Run the whole demo and print the table."""
+def main(output: Path = Path("demo-output")) -> int:
+    """Run the whole demo, print the table, then replay its decision log through every policy."""
     examples = find_examples()
+    output.mkdir(parents=True, exist_ok=True)
+    decision_log = output / "decisions.jsonl"
+    decision_log.unlink(missing_ok=True)  # this run's decisions only
     print(f"TierGate demo: simulated tiers from {examples}, gateway in local mode, {len(WORKLOAD)} requests")
-    with tempfile.TemporaryDirectory(prefix="tiergate-demo-") as tmp, demo_environment(examples, Path(tmp)) as env:
-        gateway, sims, tiers = env
-        print(f"gateway ready at {gateway.url}; tiers: {', '.join(f'{n} ({t.spec.size})' for n, t in tiers.items())}")
-        external = [n for n, t in tiers.items() if t.spec.endpoint and t.spec.endpoint.locality == "Remote"]
-        print(f"after request {FAIL_AFTER} the external tier ({', '.join(external)}) starts answering 429\n")
-        rows = run_workload(gateway, sims, tiers)
-        largest = max(tiers.values(), key=lambda t: t.spec.parameters).metadata.name
-        print(format_table(rows, largest))
-    return 1 if any(r.tier.startswith("HTTP") for r in rows) else 0
+    with tempfile.TemporaryDirectory(prefix="tiergate-demo-") as tmp:
+        with demo_environment(examples, Path(tmp), decision_log) as env:
+            gateway, sims, tiers = env
+            names = ", ".join(f"{n} ({t.spec.size})" for n, t in tiers.items())
+            print(f"gateway ready at {gateway.url}; tiers: {names}")
+            external = [n for n, t in tiers.items() if t.spec.endpoint and t.spec.endpoint.locality == "Remote"]
+            print(f"after request {FAIL_AFTER} the external tier ({', '.join(external)}) starts answering 429\n")
+            rows = run_workload(gateway, sims, tiers)
+            largest = max(tiers.values(), key=lambda t: t.spec.parameters).metadata.name
+            print(format_table(rows, largest))
+        # The gateway has stopped, so its decision log is complete: what would the other policies have done?
+        print(f"\n$ {' '.join(replay_command(decision_log, examples, output))}")
+        replayed = tiergate(replay_command(decision_log, examples, output)[1:])
+    failed = any(r.tier.startswith("HTTP") for r in rows)
+    return 1 if failed or replayed != 0 else 0
+
+
+def replay_command(decision_log: Path, examples: Path, output: Path) -> list[str]:
+    """`tiergate replay` of the demo's decision log, as a person would type it."""
+    with contextlib.suppress(ValueError):  # examples/local rather than /home/.../examples/local when run there
+        examples = examples.relative_to(Path.cwd())
+    return [
+        "tiergate",
+        "replay",
+        str(decision_log),
+        "--config-dir",
+        str(examples),
+        "--json",
+        str(output / "replay.json"),
+        "--report",
+        str(output / "report.html"),
+    ]
+
+
+def tiergate(args: list[str]) -> int:
+    """Run a `tiergate` subcommand in this process."""
+    from tiergate_cli.main import main as tiergate_main
+
+    return tiergate_main(args)

@@ -90,3 +90,13 @@ def test_soak_runs_and_keeps_every_request(tmp_path: Path) -> None:
     subprocess.run(command, check=True, timeout=300, capture_output=True)
     report = json.loads(out.read_text())
     assert report["plain"]["success_rate"] == 1.0
+
+
+@pytest.mark.slow
+def test_replay_benchmark_runs(tmp_path: Path) -> None:
+    out = tmp_path / "replay.json"
+    command = [sys.executable, str(BENCH / "replay_bench.py"), "--lines", "300", "--runs", "1", "--output", str(out)]
+    subprocess.run(command, check=True, timeout=300, stdout=subprocess.DEVNULL)
+    report = json.loads(out.read_text())
+    assert report["every policy (4) and tier (5)"]["lines"] == 300
+    assert report["same, gzipped log"]["lines"] == 300
