@@ -152,3 +152,50 @@ def test_openai_batch_lines_are_read_with_their_output_usage(tmp_path: Path) -> 
     document = replay(tmp_path, [line], "--policy", "auto")
     assert scenario(document, "auto")["cost_usd"] == pytest.approx(0.00005, abs=1e-12)
     assert document["requests"]["with_usage"] == 1
+
+
+def test_the_json_schema_is_stable_within_version_1() -> None:
+    """Fields are only ever added within a schema version: the required ones are pinned here."""
+    assert SCHEMA["properties"]["schema_version"] == {"const": 1}
+    assert SCHEMA["required"] == [
+        "schema_version",
+        "tiergate_version",
+        "config_dir",
+        "logs",
+        "requests",
+        "bad_lines",
+        "tasks",
+        "baseline",
+        "best_single",
+        "scenarios",
+        "ttft_histogram_bounds_ms",
+        "verdict",
+        "live",
+    ]
+    scenario = SCHEMA["properties"]["scenarios"]["items"]
+    assert scenario["required"] == [
+        "name",
+        "kind",
+        "strategy",
+        "requests",
+        "served",
+        "no_capable_tier",
+        "rejected",
+        "downgraded",
+        "relaxed",
+        "cost_usd",
+        "saving_usd",
+        "saving_percent",
+        "ttft_ms",
+        "latency_ms",
+        "ttft_histogram",
+        "tiers",
+        "by_task",
+        "cost_over_time",
+    ]
+    assert SCHEMA["properties"]["verdict"]["properties"]["kind"]["enum"] == [
+        "Route",
+        "OneModelIsEnough",
+        "RoutingCostsMore",
+        "NoRequests",
+    ]

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from tiergate_api.constants import HEADER_LATENCY_CLASS
 from tiergate_gateway.core.baseline import policy_baseline
@@ -31,20 +31,13 @@ RECENT: Final = 300
 _DAY: Final = 86_400
 
 
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """One finished request, as the status page lists it."""
+class Finished(NamedTuple):
+    """One finished request, as the status page lists it: when, how long, and its access-log entry
+    (complete by then; kept as it is rather than copied, since this runs for every request)."""
 
     at: float
-    request_id: str
-    policy: str
-    task: str
-    tier: str
-    status: int
-    attempts: int
     latency_ms: float
-    cost_femto: int | None
-    reason: str
+    entry: AccessEntry
 
 
 @dataclass(slots=True)
@@ -98,20 +91,7 @@ class Outcomes:
     ) -> None:
         """Book a request that was routed (a decision was made), whatever its outcome."""
         now = self.clock()
-        self.recent.append(
-            Finished(
-                now,
-                entry.request_id,
-                entry.policy,
-                entry.task,
-                entry.tier if entry.status < 400 else "",
-                entry.status,
-                entry.attempts,
-                latency_ms,
-                entry.cost_femto,
-                entry.fallback or entry.error_code,
-            )
-        )
+        self.recent.append(Finished(now, latency_ms, entry))
         if decision is None:
             return
         baseline_tier = None if decision.direct else self.baseline_of(decision.plan.policy)

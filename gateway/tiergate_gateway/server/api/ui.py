@@ -139,18 +139,18 @@ def status_view(request: Request) -> StatusView:
         )
     decisions = tuple(
         DecisionRow(
-            at=f.at,
-            request_id=f.request_id,
-            policy=f.policy,
-            task=f.task,
-            tier=f.tier,
-            status=f.status,
-            attempts=f.attempts,
-            latency_ms=f.latency_ms,
-            cost_usd=None if f.cost_femto is None else f.cost_femto / FEMTO_PER_USD,
-            reason=f.reason,
+            at=at,
+            request_id=entry.request_id,
+            policy=entry.policy,
+            task=entry.task,
+            tier=entry.tier if entry.status < 400 else "",
+            status=entry.status,
+            attempts=entry.attempts,
+            latency_ms=latency_ms,
+            cost_usd=None if entry.cost_femto is None else entry.cost_femto / FEMTO_PER_USD,
+            reason=entry.fallback or entry.error_code,
         )
-        for f in reversed(outcomes.recent)
+        for at, latency_ms, entry in reversed(outcomes.recent)
     )
     return StatusView(
         now=now,
