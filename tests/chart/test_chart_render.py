@@ -303,7 +303,7 @@ def test_gateway_runs_in_kubernetes_mode_with_auth(rendered: dict[str, Release])
     secret = release.one("Secret", "-gateway-auth")
     keys = yaml.safe_load(_b64(secret["data"]["keys.yaml"]))
     token = _b64(secret["data"]["token"])
-    assert keys == {"keys": [{"key": token, "tenant": "default", "policies": ["*"]}]}
+    assert keys == {"keys": [{"key": token, "tenant": "default", "policies": ["*"], "scopes": ["admin"]}]}
     assert token.startswith("tg-") and len(token) == 43
     assert release.one("Service", "-gateway")["spec"]["type"] == "ClusterIP"
 
