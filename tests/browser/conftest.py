@@ -21,9 +21,14 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """The system chromium, headless, shared by every browser test of the session."""
+    """The system chromium, headless, shared by the browser tests of a module.
+
+    Not per session: Playwright's sync API runs an event loop in this thread while it is open, and
+    every asyncio test after it would fail ("asyncio.run() cannot be called from a running event
+    loop"). Closed at the end of each module, it leaves the thread as it found it (about a second of
+    start-up per module)."""
     executable = shutil.which("chromium")
     if executable is None:
         pytest.skip("chromium is not on PATH (Debian: apt-get install chromium); browsers are never downloaded")
