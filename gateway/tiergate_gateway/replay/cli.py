@@ -140,7 +140,7 @@ def run_replay(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     live = None
     if args.live:
-        from tiergate_gateway.replay.live import run_live
+        from tiergate_gateway.replay.live import LiveOptions, run_live
 
         key = _api_key(args.api_key_file)
         if isinstance(key, int):
@@ -148,12 +148,14 @@ def run_replay(args: argparse.Namespace) -> int:
         live = run_live(
             args.live,
             requests,
-            policies=[p.alias for p in policies] if args.policy else [],
-            snapshot=snapshot,
-            rate=args.rate,
-            concurrency=args.concurrency,
-            api_key=key,
-            stream=args.stream,
+            LiveOptions(
+                policies=[p.alias for p in policies] if args.policy else [],
+                snapshot=snapshot,
+                rate=args.rate,
+                concurrency=args.concurrency,
+                api_key=key,
+                stream=args.stream,
+            ),
         )
     document = build_document(
         replay,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
@@ -147,17 +148,22 @@ async def _send(
         results.estimated_latency[round(estimate[2])] += 1
 
 
-async def _replay(
-    url: str,
-    requests: list[LoggedRequest],
-    *,
-    policies: list[str],
-    snapshot: Snapshot,
-    rate: float,
-    concurrency: int,
-    api_key: str | None,
-    stream: bool,
-) -> tuple[_Results, int, int]:
+@dataclass(frozen=True, slots=True)
+class LiveOptions:
+    """How to send: to which policy, how fast, how many at once, with which key."""
+
+    policies: list[str]
+    """Model aliases named by --policy (the first is sent); empty: each request's own model."""
+    snapshot: Snapshot
+    rate: float
+    concurrency: int
+    api_key: str | None
+    stream: bool = False
+
+
+async def _replay(url: str, requests: list[LoggedRequest], options: LiveOptions) -> tuple[_Results, int, int]:
+    policies, snapshot, rate, concurrency = options.policies, options.snapshot, options.rate, options.concurrency
+    api_key, stream = options.api_key, options.stream
     results = _Results()
     slots = asyncio.Semaphore(concurrency)
     sendable = [r for r in requests if r.parsed is not None]
@@ -189,30 +195,10 @@ async def _replay(
     return results, len(sendable), len(requests) - len(sendable)
 
 
-def run_live(
-    url: str,
-    requests: list[LoggedRequest],
-    *,
-    policies: list[str],
-    snapshot: Snapshot,
-    rate: float,
-    concurrency: int,
-    api_key: str | None,
-    stream: bool = False,
-) -> dict[str, Any]:
+def run_live(url: str, requests: list[LoggedRequest], options: LiveOptions) -> dict[str, Any]:
     """Send the requests and return the document's `live` section."""
-    results, sent, skipped = asyncio.run(
-        _replay(
-            url,
-            requests,
-            policies=policies,
-            snapshot=snapshot,
-            rate=rate,
-            concurrency=concurrency,
-            api_key=api_key,
-            stream=stream,
-        )
-    )
+    results, sent, skipped = asyncio.run(_replay(url, requests, options))
+    policies, rate = options.policies, options.rate
     return {
         "url": url,
         "policy": policies[0] if policies else None,

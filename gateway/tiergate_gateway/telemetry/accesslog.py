@@ -17,7 +17,6 @@ answer of 400 or more, and every request the client abandoned (499), is always w
 
 from __future__ import annotations
 
-import asyncio
 import random
 import sys
 import time
@@ -27,10 +26,11 @@ from typing import IO, Final
 
 import orjson
 
+from tiergate_gateway.telemetry.batching import BatchedLines
+
 NAME: Final = "tiergate.access"
 CLIENT_CLOSED: Final = 499
 """The status logged when the client left before its answer (nginx's convention)."""
-FLUSH_SECONDS: Final = 0.05
 FLUSH_BYTES: Final = 64 * 1024
 
 
@@ -56,7 +56,7 @@ class AccessEntry:
     trace_id: str = ""
 
 
-class AccessLog:
+class AccessLog(BatchedLines):
     """Writes access entries as JSON (or text) lines; sampled, written in batches."""
 
     def __init__(
@@ -68,14 +68,12 @@ class AccessLog:
         stream: IO[bytes] | None = None,
         chance: Callable[[], float] = random.random,
     ) -> None:
+        super().__init__(FLUSH_BYTES)
         self.enabled = enabled
         self.sample = min(1.0, max(0.0, sample))
         self.text = fmt == "text"
         self.stream = stream if stream is not None else sys.stderr.buffer
         self.chance = chance
-        self._lines: list[bytes] = []
-        self._size = 0
-        self._flush_handle: asyncio.TimerHandle | None = None
         self._second = -1
         self._stamp = ""
 
@@ -85,31 +83,14 @@ class AccessLog:
             return
         if entry.status < 400 and self.sample < 1.0 and self.chance() >= self.sample:
             return
-        line = self._text(entry) if self.text else self._json(entry)
-        self._lines.append(line)
-        self._size += len(line)
-        if self._size >= FLUSH_BYTES:
-            self.flush()
-        elif self._flush_handle is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush()
-                return
-            self._flush_handle = loop.call_later(FLUSH_SECONDS, self.flush)
+        self._queue(self._text(entry) if self.text else self._json(entry))
 
-    def flush(self) -> None:
-        """Write every queued line at once."""
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        lines, self._lines, self._size = self._lines, [], 0
-        if lines:
-            try:
-                self.stream.write(b"".join(lines))
-                self.stream.flush()
-            except (OSError, ValueError):  # stderr closed or full: losing log lines must not fail requests
-                pass
+    def _write(self, data: bytes) -> None:
+        try:
+            self.stream.write(data)
+            self.stream.flush()
+        except (OSError, ValueError):  # stderr closed or full: losing log lines must not fail requests
+            pass
 
     def _fields(self, entry: AccessEntry) -> dict[str, object]:
         fields: dict[str, object] = {

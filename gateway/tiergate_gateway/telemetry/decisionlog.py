@@ -17,7 +17,6 @@ at most those 50 ms.
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import logging
 import os
@@ -27,16 +26,18 @@ from typing import Any, Final
 
 import orjson
 
+from tiergate_gateway.telemetry.batching import BatchedLines
+
 log = logging.getLogger(__name__)
 
-FLUSH_SECONDS: Final = 0.05
 FLUSH_BYTES: Final = 256 * 1024
 
 
-class DecisionLog:
+class DecisionLog(BatchedLines):
     """Appends decision lines to a rotated, bounded file."""
 
     def __init__(self, path: Path, *, max_bytes: int, backups: int, capture_content: bool) -> None:
+        super().__init__(FLUSH_BYTES)
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
@@ -44,35 +45,14 @@ class DecisionLog:
         self._lock_path = path.with_name(path.name + ".lock")
         self._fd: int | None = None
         self._inode: int | None = None
-        self._lines: list[bytes] = []
-        self._size = 0
-        self._flush_handle: asyncio.TimerHandle | None = None
         self._failing = False
 
     def record(self, line: dict[str, Any]) -> None:
         """Queue one line; it is written within FLUSH_SECONDS."""
-        encoded = orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
-        self._lines.append(encoded)
-        self._size += len(encoded)
-        if self._size >= FLUSH_BYTES:
-            self.flush()
-        elif self._flush_handle is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush()
-                return
-            self._flush_handle = loop.call_later(FLUSH_SECONDS, self.flush)
+        self._queue(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
 
-    def flush(self) -> None:
-        """Write the queued lines (rotating first when the file is full)."""
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        lines, self._lines, self._size = self._lines, [], 0
-        if not lines:
-            return
-        data = b"".join(lines)
+    def _write(self, data: bytes) -> None:
+        """Append a batch (rotating first when the file is full)."""
         try:
             fd = self._current()
             if os.fstat(fd).st_size + len(data) > self.max_bytes:
