@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tiergate-installed
 
-.PHONY: help setup demo test test-slow lint crds dashboard bench bench-compare bench-replicas bench-capacity bench-replay soak clean
+.PHONY: help setup demo test test-slow lint crds dashboard bench bench-compare bench-replicas bench-capacity bench-replay train-classifier soak clean
 
 help:
 	@echo "make demo      set up and run the demo (simulated tiers + gateway in local mode)"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-replicas  replica picking against round-robin, least-connections and random (nginx), open loop"
 	@echo "make bench-capacity  a simulated day: GPU pools sized for peak or mean against autoscaling with fallback"
 	@echo "make bench-replay  tiergate replay's offline speed on a day of synthetic traffic, one core"
+	@echo "make train-classifier  retrain the task classifier's learned head on the corpus's train split"
 	@echo "make soak      fault-injection soak: 5,000 requests through failing tiers"
 	@echo "make docs      regenerate docs/api-reference.md from the CRDs"
 	@echo "make image     build the container images tiergate:dev and tiergate-sim:dev (needs docker)"
@@ -76,6 +77,11 @@ bench-compare: $(STAMP)
 bench-replicas: $(STAMP)
 	@scripts/system-deps --bench
 	PATH="$$PATH:/usr/sbin" $(BIN)/python bench/replicas_bench.py
+
+# The classifier's learned head from corpus/splits/train.jsonl (seeded; writes core/model/task-head.npz).
+train-classifier: $(STAMP)
+	$(BIN)/pip install -q -e '.[test,train]'
+	$(BIN)/python scripts/train_classifier.py
 
 bench-replay: $(STAMP)
 	$(BIN)/python bench/replay_bench.py

@@ -44,9 +44,10 @@ from typing import Any, NamedTuple
 from tiergate_api.enums import Task
 from tiergate_gateway.core import _classify_cues as cues_
 from tiergate_gateway.core._classify_index import build_scanner, literal_alternation
+from tiergate_gateway.core._classify_learned import TASK_ORDER, load_head
 from tiergate_gateway.core._classify_vocabulary import built_in_vocabulary
 
-__all__ = ["Classification", "classify_messages", "classify_prompt"]
+__all__ = ["Classification", "classify_messages", "classify_prompt", "cue_evidence"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,8 @@ class Classification:
     task: Task
     confidence: float
     cues: tuple[str, ...]
+    learned: tuple[tuple[str, float], ...] = ()
+    """The learned head's probability per task, highest first (tasks under 1% left out); () without a head."""
 
 
 # How much of a message is read at all: its head and its tail, joined.
@@ -102,6 +105,9 @@ _SMALL_TALK = Classification(Task.CHAT, 0.9, ("smalltalk",))
 _THANKS = Classification(Task.CHAT, 0.8, ("smalltalk",))
 
 _SCANNER = build_scanner(built_in_vocabulary())
+_HEAD = load_head()
+_LEARNED_ORDER = TASK_ORDER
+_LEARNED_SHOWN = 0.01
 _KEYWORD_CUES = tuple((cue.name, cue.task, cue.weight) for cue in _SCANNER.cues)
 _TASKS = tuple(Task)
 # Ties (rare with float weights) go to the task whose mistakes cost least to route.
@@ -236,7 +242,45 @@ def classify_prompt(prompt: str) -> Classification:
 
 
 def classify_messages(messages: Sequence[Mapping[str, Any]]) -> Classification:
-    """Classify an OpenAI chat conversation; never raises, odd input falls back to Chat."""
+    """Classify an OpenAI chat conversation; never raises, odd input falls back to Chat.
+
+    The cue scorer reads the evidence; the learned head (`_classify_learned`), when the package ships
+    one, weighs that evidence with the text's byte n-grams and decides. Its per-task probabilities
+    are returned with the cues, so explain shows both."""
+    found = _cue_evidence(messages)
+    if isinstance(found, Classification):
+        return found
+    cued = _decide(found)
+    if _HEAD is None:
+        return cued
+    scores = found.scores
+    probabilities = _HEAD.probabilities(messages, [scores[t] for t in _LEARNED_ORDER], found.fired)
+    ranked = sorted(zip(_LEARNED_ORDER, probabilities.tolist(), strict=True), key=_minus_probability)
+    task, confidence = ranked[0]
+    learned = tuple((t.value, round(p, 3)) for t, p in ranked if p >= _LEARNED_SHOWN)
+    if task is cued.task:
+        return Classification(task, round(confidence, 3), cued.cues, learned)
+    # The head overruled the cues: list the cues that spoke for its task first.
+    own = [name for name, (cue_task, weight) in found.fired.items() if cue_task is task and weight > 0]
+    rest = [name for name in cued.cues if name not in own]
+    return Classification(task, round(confidence, 3), tuple((own + rest)[:_MAX_CUES_REPORTED]), learned)
+
+
+def cue_evidence(messages: Sequence[Mapping[str, Any]]) -> tuple[tuple[float, ...], tuple[str, ...]] | None:
+    """The cue scorer's per-task scores (in `Task` order) and the cues that fired; None for the shortcuts
+    (no user turn, small talk, thanks), which need no weighing. For training the head."""
+    found = _cue_evidence(messages)
+    if isinstance(found, Classification):
+        return None
+    return tuple(found.scores[t] for t in _LEARNED_ORDER), tuple(found.fired)
+
+
+def _minus_probability(item: tuple[Task, float]) -> float:
+    return -item[1]
+
+
+def _cue_evidence(messages: Sequence[Mapping[str, Any]]) -> _Evidence | Classification:
+    """The cue scorer's evidence, or a finished classification for the shortcuts."""
     if type(messages) is not list and (
         not isinstance(messages, Sequence) or isinstance(messages, str | bytes | bytearray)
     ):
@@ -266,7 +310,7 @@ def classify_messages(messages: Sequence[Mapping[str, Any]]) -> Classification:
     elif last.long_prompt:
         prior = _CHAT_PRIOR_LONG_PROMPT
     total.scores[Task.CHAT] += prior
-    return _decide(total)
+    return total
 
 
 @functools.lru_cache(maxsize=_SYSTEM_PROMPTS_REMEMBERED)

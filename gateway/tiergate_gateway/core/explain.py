@@ -47,6 +47,7 @@ def explain_decision(decision: Decision) -> dict[str, Any]:
         document["classifier"] = {
             "confidence": round(decision.classification.confidence, 3),
             "cues": list(decision.classification.cues),
+            "learned": dict(decision.classification.learned),
         }
     return document
 
@@ -60,6 +61,9 @@ def format_explanation(document: dict[str, Any]) -> str:
     if "classifier" in document:
         cues = ", ".join(document["classifier"]["cues"]) or "none"
         lines.append(f"cues:     {cues} (confidence {document['classifier']['confidence']})")
+        learned = document["classifier"].get("learned")
+        if learned:
+            lines.append("learned:  " + ", ".join(f"{task} {share:.0%}" for task, share in learned.items()))
     lines.append("plan:")
     for index, step in enumerate(document["plan"], 1):
         detail = f"  [{step['detail']}]" if "detail" in step else ""

@@ -1,0 +1,167 @@
+"""The classifier's learned signal: a linear head over hashed byte n-grams and the cue scorer's evidence.
+
+Why this and not an embedding model: nothing may be downloaded at run time, and the one embedding
+package that ships its weights in the wheel (wordllama, LLaMA-2 token embeddings) scored 55-58% on
+the dev split alone and added little next to the cues (docs/decisions.md, "Seventh round"). Byte
+n-grams (3 to 5 bytes of the UTF-8 text, hashed into 2^18 buckets) read every script alike, the
+pasted payload as well as the instruction, and cost a few numpy operations. Three parts of the
+conversation get their own hash space, so the same words count differently as the last user turn,
+as earlier turns (user and assistant: follow-ups take their task from them) or as the system
+prompt; the cue scorer's per-task scores and the names of the cues that fired are features too,
+so the head learns how far to trust each cue.
+
+The weights are trained by `scripts/train_classifier.py` (`make train-classifier`, seeded) on the
+corpus's train split and shipped as package data (`model/task-head.npz`); this module only reads
+them, once, at import. Features are computed here for training and serving alike, so the two
+cannot drift.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Final
+
+import numpy as np
+
+from tiergate_api.enums import Task
+
+BITS: Final = 18
+BUCKETS: Final = 1 << BITS
+NGRAMS: Final = (3, 4, 5)
+MAX_BYTES: Final = 3000
+"""Bytes of each part read: its head (2/3) and tail (1/3) when it is longer."""
+SALT_LAST, SALT_CONTEXT, SALT_SYSTEM, SALT_CUES = 1, 2, 3, 4
+CUE_SCALE: Final = 0.1
+"""The cue scorer's per-task scores enter the head scaled, so its weights stay on the n-grams' scale."""
+TASK_ORDER: Final = tuple(Task)
+_MASK = np.uint64(BUCKETS - 1)
+_PRIME = np.uint64(1099511628211)
+_SHIFT = np.uint64(29)
+_MODEL = "task-head.npz"
+
+
+def conversation_parts(messages: Sequence[Mapping[str, Any]]) -> tuple[str, str, str]:
+    """(last user turn, earlier turns, system prompt) as plain text."""
+    last_index = -1
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if isinstance(message, Mapping) and message.get("role") == "user":
+            last_index = index
+            break
+    last = _text(messages[last_index].get("content")) if last_index >= 0 else ""
+    earlier: list[str] = []
+    system: list[str] = []
+    for message in messages[: max(last_index, 0)][-8:]:
+        if not isinstance(message, Mapping):
+            continue
+        role = message.get("role")
+        if role in ("system", "developer"):
+            system.append(_text(message.get("content")))
+        elif role in ("user", "assistant"):
+            earlier.append(_text(message.get("content")))
+    return last, "\n".join(earlier), "\n".join(system)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence) and not isinstance(content, str | bytes | bytearray):
+        return "\n".join(p["text"] for p in content[:32] if isinstance(p, Mapping) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _clipped(text: str) -> bytes:
+    data = text.lower().encode("utf-8", "ignore")
+    if len(data) <= MAX_BYTES:
+        return data
+    head = MAX_BYTES * 2 // 3
+    return data[:head] + b" " + data[-(MAX_BYTES - head) :]
+
+
+def hashed_ngrams(text: str, salt: int) -> Any:
+    """Bucket numbers of the text's byte 3-, 4- and 5-grams (FNV-style, mixed), repeats included."""
+    raw = _clipped(" " + text + " ")
+    data = np.frombuffer(raw, dtype=np.uint8).astype(np.uint64)
+    size = len(data)
+    found = []
+    for n in NGRAMS:
+        if size < n:
+            continue
+        h = np.full(size - n + 1, np.uint64(salt * 1_000_003 + n), dtype=np.uint64)
+        for k in range(n):
+            h = (h * _PRIME) ^ data[k : size - n + 1 + k]
+        found.append(h)
+    if not found:
+        return np.zeros(0, dtype=np.int64)
+    h = np.concatenate(found)
+    return ((h ^ (h >> _SHIFT)) & _MASK).astype(np.int64)
+
+
+def _part(buckets: Any) -> tuple[Any, Any]:
+    """Distinct buckets with sublinear counts, scaled to unit length (one part weighs as much as another)."""
+    if not len(buckets):
+        return buckets, np.zeros(0)
+    unique, counts = np.unique(buckets, return_counts=True)
+    values = 1.0 + np.log(counts)
+    return unique, values / np.sqrt(float(values @ values))
+
+
+def cue_bucket(name: str) -> int:
+    """A cue name's bucket (crc32: the same in every process, unlike `hash`)."""
+    return (zlib.crc32(name.encode()) * 2654435761 + SALT_CUES) % BUCKETS
+
+
+def features(messages: Sequence[Mapping[str, Any]], cue_names: Iterable[str]) -> tuple[Any, Any]:
+    """The sparse feature vector of a conversation: bucket numbers and their values (buckets may repeat)."""
+    last, earlier, system = conversation_parts(messages)
+    parts = [_part(hashed_ngrams(last, SALT_LAST))]
+    if earlier:
+        parts.append(_part(hashed_ngrams(earlier, SALT_CONTEXT)))
+    if system:
+        parts.append(_part(hashed_ngrams(system, SALT_SYSTEM)))
+    names = list(cue_names)
+    if names:
+        parts.append(
+            (np.array([cue_bucket(n) for n in names], dtype=np.int64), np.full(len(names), len(names) ** -0.5))
+        )
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+@dataclass(frozen=True)
+class Head:
+    """Per-task weights of every bucket, of the cue scores, and a bias."""
+
+    weights: Any
+    """float32 (BUCKETS, 7)."""
+    cue_weights: Any
+    """float32 (7, 7): per-task score in, per-task logit out."""
+    bias: Any
+
+    def probabilities(
+        self, messages: Sequence[Mapping[str, Any]], cue_scores: Sequence[float], cue_names: Iterable[str]
+    ) -> Any:
+        """Softmax over the tasks, in `TASK_ORDER`."""
+        buckets, values = features(messages, cue_names)
+        logits = (
+            values @ self.weights[buckets] + (np.asarray(cue_scores, dtype=np.float32) * CUE_SCALE) @ self.cue_weights
+        )
+        logits = logits + self.bias
+        logits -= logits.max()
+        exp = np.exp(logits)
+        return exp / exp.sum()
+
+
+def load_head() -> Head | None:
+    """The shipped head, or None when the package has none (the cue scorer then decides alone)."""
+    path = resources.files(__package__) / "model" / _MODEL
+    if not path.is_file():
+        return None
+    with path.open("rb") as file, np.load(file) as data:
+        return Head(
+            weights=data["weights"].astype(np.float32),
+            cue_weights=data["cue_weights"].astype(np.float32),
+            bias=data["bias"].astype(np.float32),
+        )

@@ -1,0 +1,102 @@
+"""Train the classifier's learned head on the corpus's train split (`make train-classifier`; issue 18).
+
+Reproducible: the features are a pure function of the text (`core/_classify_learned.py`), the
+solver is scikit-learn's L-BFGS multinomial logistic regression (deterministic), and the training
+rows are the committed train split plus the regression set (tests/data; it was always tuning data).
+The dev split picks the regularisation; the test split is never read here. Writes
+`gateway/tiergate_gateway/core/model/task-head.npz` (float16 weights) and prints the dev accuracy of
+each candidate.
+
+Needs scikit-learn (`pip install -e '.[train]'`), which the gateway itself never imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tiergate_api.enums import Task
+from tiergate_gateway.core._classify_learned import BUCKETS, CUE_SCALE, TASK_ORDER, features
+from tiergate_gateway.core.classify import cue_evidence
+
+ROOT = Path(__file__).resolve().parents[1]
+SPLITS = ROOT / "corpus" / "splits"
+REGRESSION = ROOT / "tests" / "data" / "classifier-regression.jsonl"
+OUTPUT = ROOT / "gateway" / "tiergate_gateway" / "core" / "model" / "task-head.npz"
+CANDIDATE_C = (30.0, 100.0, 300.0)
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def matrix(rows: list[dict[str, Any]]) -> Any:
+    """Rows of sparse n-gram and cue features, then the seven scaled cue scores."""
+    from scipy.sparse import csr_matrix
+
+    data: list[Any] = []
+    indices: list[Any] = []
+    pointers = [0]
+    scores = np.zeros((len(rows), len(TASK_ORDER)), dtype=np.float64)
+    for number, row in enumerate(rows):
+        evidence = cue_evidence(row["messages"])
+        names: tuple[str, ...] = ()
+        if evidence is not None:
+            scores[number] = np.asarray(evidence[0]) * CUE_SCALE
+            names = evidence[1]
+        buckets, values = features(row["messages"], names)
+        unique, where = np.unique(buckets, return_inverse=True)
+        summed = np.zeros(len(unique))
+        np.add.at(summed, where, values)
+        indices.append(unique)
+        data.append(summed)
+        pointers.append(pointers[-1] + len(unique))
+    grams = csr_matrix((np.concatenate(data), np.concatenate(indices), np.array(pointers)), shape=(len(rows), BUCKETS))
+    from scipy.sparse import hstack
+
+    return hstack([grams, csr_matrix(scores)]).tocsr()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        print("train_classifier: needs scikit-learn: pip install -e '.[train]'", file=sys.stderr)
+        return 2
+    train = load(SPLITS / "train.jsonl") + [{**row, "language": "xx"} for row in load(REGRESSION)]
+    dev = load(SPLITS / "dev.jsonl")
+    x_train, x_dev = matrix(train), matrix(dev)
+    labels = [Task(row["task"]).value for row in train]
+    dev_labels = np.array([row["task"] for row in dev])
+    best: tuple[float, float, Any] | None = None
+    for c in CANDIDATE_C:
+        model = LogisticRegression(C=c, max_iter=5000).fit(x_train, labels)
+        accuracy = float((model.predict(x_dev) == dev_labels).mean())
+        print(f"C={c:g}: dev accuracy {accuracy:.1%}")
+        if best is None or accuracy > best[0]:
+            best = (accuracy, c, model)
+    assert best is not None
+    accuracy, c, model = best
+    order = [list(model.classes_).index(task.value) for task in TASK_ORDER]
+    coef = model.coef_[order]  # (7, BUCKETS + 7)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        args.output,
+        weights=coef[:, :BUCKETS].T.astype(np.float16),
+        cue_weights=coef[:, BUCKETS:].T.astype(np.float16),
+        bias=model.intercept_[order].astype(np.float16),
+    )
+    print(f"kept C={c:g} (dev {accuracy:.1%}); wrote {args.output} ({args.output.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
