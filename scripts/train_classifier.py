@@ -2,8 +2,9 @@
 
 Reproducible: the features are a pure function of the text (`core/_classify_learned.py`), the
 solver is scikit-learn's L-BFGS multinomial logistic regression (deterministic), and the training
-rows are the committed train split plus the regression set (tests/data; it was always tuning data).
-The dev split picks the regularisation; the test split is never read here. Writes
+rows are the committed train split, the training-only prompts of corpus/extra/ and the regression set
+(tests/data; it was always tuning data). The dev split picks the regularisation. The test split is
+read only to drop extra prompts that nearly copy one of its prompts; nothing is learnt from it. Writes
 `gateway/tiergate_gateway/core/model/task-head.npz` (float16 weights) and prints the dev accuracy of
 each candidate.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from tiergate_gateway.core.classify import cue_evidence
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ROOT / "corpus" / "splits"
 REGRESSION = ROOT / "tests" / "data" / "classifier-regression.jsonl"
+EXTRA = ROOT / "corpus" / "extra"
+"""Training-only prompts written after the split (never in dev or test; near-copies of those are dropped)."""
 OUTPUT = ROOT / "gateway" / "tiergate_gateway" / "core" / "model" / "task-head.npz"
 CANDIDATE_C = (30.0, 100.0, 300.0)
 
@@ -62,6 +66,23 @@ def matrix(rows: list[dict[str, Any]]) -> Any:
     return hstack([grams, csr_matrix(scores)]).tocsr()
 
 
+def _words(row: dict[str, Any]) -> frozenset[str]:
+    return frozenset(re.findall(r"\w+", str(row["messages"][-1]["content"]).lower()))
+
+
+def without_near_copies(rows: list[dict[str, Any]], held_out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Extra rows whose last turn shares most of its words (Jaccard > 0.6) with a held-out row are dropped,
+    so that no dev or test prompt is learnt under another id. Only their word sets are compared: the
+    held-out rows are not otherwise read."""
+    held = [_words(row) for row in held_out]
+    kept = []
+    for row in rows:
+        words = _words(row)
+        if not any(words and other and len(words & other) / len(words | other) > 0.6 for other in held):
+            kept.append(row)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
@@ -71,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("train_classifier: needs scikit-learn: pip install -e '.[train]'", file=sys.stderr)
         return 2
-    train = load(SPLITS / "train.jsonl") + [{**row, "language": "xx"} for row in load(REGRESSION)]
     dev = load(SPLITS / "dev.jsonl")
+    extra = [row for path in sorted(EXTRA.glob("*.jsonl")) for row in load(path)]
+    kept = without_near_copies(extra, dev + load(SPLITS / "test.jsonl"))
+    print(f"training rows: {len(load(SPLITS / 'train.jsonl'))} train split, {len(kept)} of {len(extra)} extra")
+    train = load(SPLITS / "train.jsonl") + kept + [{**row, "language": "xx"} for row in load(REGRESSION)]
     x_train, x_dev = matrix(train), matrix(dev)
     labels = [Task(row["task"]).value for row in train]
     dev_labels = np.array([row["task"] for row in dev])

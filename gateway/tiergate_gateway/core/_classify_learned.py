@@ -5,7 +5,7 @@ package that ships its weights in the wheel (wordllama, LLaMA-2 token embeddings
 the dev split alone and added little next to the cues (docs/decisions.md, "Seventh round"). Byte
 n-grams (3 to 5 bytes of the UTF-8 text, hashed into 2^18 buckets) read every script alike, the
 pasted payload as well as the instruction, and cost a few numpy operations. Three parts of the
-conversation get their own hash space, so the same words count differently as the last user turn,
+conversation get their own hash space, so the same bytes count differently as the last user turn,
 as earlier turns (user and assistant: follow-ups take their task from them) or as the system
 prompt; the cue scorer's per-task scores and the names of the cues that fired are features too,
 so the head learns how far to trust each cue.
@@ -31,15 +31,15 @@ from tiergate_api.enums import Task
 BITS: Final = 18
 BUCKETS: Final = 1 << BITS
 NGRAMS: Final = (3, 4, 5)
-MAX_BYTES: Final = 3000
+MAX_BYTES: Final = 1500
 """Bytes of each part read: its head (2/3) and tail (1/3) when it is longer."""
 SALT_LAST, SALT_CONTEXT, SALT_SYSTEM, SALT_CUES = 1, 2, 3, 4
 CUE_SCALE: Final = 0.1
 """The cue scorer's per-task scores enter the head scaled, so its weights stay on the n-grams' scale."""
 TASK_ORDER: Final = tuple(Task)
-_MASK = np.uint64(BUCKETS - 1)
-_PRIME = np.uint64(1099511628211)
-_SHIFT = np.uint64(29)
+_MASK = np.uint32(BUCKETS - 1)
+_PRIME = np.uint32(16777619)
+_SHIFT = np.uint32(15)
 _MODEL = "task-head.npz"
 
 
@@ -82,31 +82,29 @@ def _clipped(text: str) -> bytes:
 
 
 def hashed_ngrams(text: str, salt: int) -> Any:
-    """Bucket numbers of the text's byte 3-, 4- and 5-grams (FNV-style, mixed), repeats included."""
-    raw = _clipped(" " + text + " ")
-    data = np.frombuffer(raw, dtype=np.uint8).astype(np.uint64)
+    """Bucket numbers of the text's byte 3-, 4- and 5-grams, repeats included.
+
+    FNV-style: the 4-grams extend the 3-grams' hashes by one byte and the 5-grams the 4-grams', so the
+    three sizes cost five vector operations; 32-bit arithmetic wraps as the hash wants."""
+    data = np.frombuffer(_clipped(" " + text + " "), dtype=np.uint8).astype(np.uint32)
     size = len(data)
-    found = []
-    for n in NGRAMS:
+    if size < NGRAMS[0]:
+        return np.zeros(0, dtype=np.intp)
+    h = ((data[:-2] * _PRIME + np.uint32(salt)) * _PRIME ^ data[1:-1]) * _PRIME ^ data[2:]
+    found = [h]
+    for n in NGRAMS[1:]:
         if size < n:
-            continue
-        h = np.full(size - n + 1, np.uint64(salt * 1_000_003 + n), dtype=np.uint64)
-        for k in range(n):
-            h = (h * _PRIME) ^ data[k : size - n + 1 + k]
-        found.append(h)
-    if not found:
-        return np.zeros(0, dtype=np.int64)
-    h = np.concatenate(found)
-    return ((h ^ (h >> _SHIFT)) & _MASK).astype(np.int64)
+            break
+        h = h[:-1] * _PRIME ^ data[n - 1 :]
+        found.append(h ^ np.uint32(n))
+    mixed = np.concatenate(found)
+    return ((mixed ^ (mixed >> _SHIFT)) & _MASK).astype(np.intp)
 
 
 def _part(buckets: Any) -> tuple[Any, Any]:
-    """Distinct buckets with sublinear counts, scaled to unit length (one part weighs as much as another)."""
-    if not len(buckets):
-        return buckets, np.zeros(0)
-    unique, counts = np.unique(buckets, return_counts=True)
-    values = 1.0 + np.log(counts)
-    return unique, values / np.sqrt(float(values @ values))
+    """Each occurrence weighs 1/sqrt(n): one part counts as much as another, however long."""
+    weight = len(buckets) ** -0.5 if len(buckets) else 0.0
+    return buckets, np.full(len(buckets), weight, dtype=np.float32)
 
 
 def cue_bucket(name: str) -> int:
@@ -125,7 +123,10 @@ def features(messages: Sequence[Mapping[str, Any]], cue_names: Iterable[str]) ->
     names = list(cue_names)
     if names:
         parts.append(
-            (np.array([cue_bucket(n) for n in names], dtype=np.int64), np.full(len(names), len(names) ** -0.5))
+            (
+                np.array([cue_bucket(n) for n in names], dtype=np.intp),
+                np.full(len(names), len(names) ** -0.5, dtype=np.float32),
+            )
         )
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 

@@ -1,13 +1,15 @@
 """Infer a request's task type from its messages, when no `x-tiergate-task` header names it.
 
 The router needs the task before it can pick the smallest capable tier, on every request, in
-well under a millisecond and without any model of its own. So this is a weighted-cue scorer,
-not a learned classifier: named keyword cues in several languages (the vocabulary: data files in
+well under a millisecond and without downloading a model. So the evidence comes from a
+weighted-cue scorer: named keyword cues in several languages (the vocabulary: data files in
 `vocabulary/`, described in docs/classifier.md), plus structure a model-free reader can see (code
 fences and code-shaped lines, stack traces, SQL, a document pasted after a short instruction,
 option lists such as "A, B or C", numbers and maths). Each cue adds a weight to one task; Chat
-starts with a small prior and wins when nothing else speaks up. The cues that fired are
-returned, so every decision is explainable.
+starts with a small prior and wins when nothing else speaks up. A learned head
+(`_classify_learned.py`, trained on the corpus's train split) then weighs the cue scores and the
+cues with the text's byte n-grams and decides. The cues that fired and the head's probability per
+task are returned, so every decision is explainable.
 
 Where the cues are read:
 - the last user message, split into its *instruction* (the short request) and its *payload*
