@@ -75,3 +75,10 @@ class ClassifierMode(StrEnum):
 
     AUTO = "Auto"
     HEADER_ONLY = "HeaderOnly"
+
+
+class LowConfidenceAction(StrEnum):
+    """What routing does with a task the built-in classifier is unsure of."""
+
+    ROUTE_UP = "RouteUp"
+    DEFAULT_TASK = "DefaultTask"

@@ -19,9 +19,11 @@ from tiergate_api.enums import (
     ClassifierMode,
     LatencyClass,
     Locality,
+    LowConfidenceAction,
     OnBudgetExceeded,
     RetryOn,
     Strategy,
+    Task,
 )
 from tiergate_api.metadata import ObjectMeta
 from tiergate_api.quantities import DECIMAL_PATTERN, parse_usd
@@ -158,6 +160,23 @@ class ColdStart(ApiModel):
     """Longest wait per latency class (realtime, interactive, batch)."""
 
 
+class LowConfidence(ApiModel):
+    """What to do when the built-in classifier is unsure of a request's task.
+
+    Unsure means its confidence (the probability of the task it chose, shown by explain) is below
+    belowPercent. RouteUp keeps the task but does not make the smallest capable tier the primary: the
+    next size up answers first, and the smallest stays in the plan as a fallback. DefaultTask routes
+    the request as defaultTask instead.
+    """
+
+    below_percent: Annotated[Int, Field(ge=1, le=99)] = 50
+    """Confidence, in percent, under which a classification counts as unsure (default 50)."""
+    action: LowConfidenceAction = LowConfidenceAction.ROUTE_UP
+    """RouteUp (the default) or DefaultTask."""
+    default_task: Task = Task.CHAT
+    """The task an unsure request is routed as, with DefaultTask (default Chat)."""
+
+
 class Classifier(ApiModel):
     """How the task of a request is decided."""
 
@@ -167,6 +186,8 @@ class Classifier(ApiModel):
     """Request header that names the task explicitly; it always wins."""
     mode: ClassifierMode = ClassifierMode.AUTO
     """Auto: the header, else the built-in classifier. HeaderOnly: the header, else Chat."""
+    low_confidence: LowConfidence | None = None
+    """What to do when the built-in classifier is unsure; unset: its choice stands, however unsure."""
 
 
 class RoutingPolicySpec(ApiModel):

@@ -199,3 +199,20 @@ def test_the_json_schema_is_stable_within_version_1() -> None:
         "RoutingCostsMore",
         "NoRequests",
     ]
+
+
+def test_a_policy_that_routes_unsure_tasks_up_is_replayed_as_the_gateway_would(tmp_path: Path) -> None:
+    """With every classification counted as unsure, auto's chat turns go to big, the next size up."""
+    config = write_replay_config(tmp_path / "config")
+    policies = (config / "policies.yaml").read_text()
+    (config / "policies.yaml").write_text(
+        policies.replace(
+            "  strategy: Capability\n",
+            "  strategy: Capability\n  classifier:\n    lowConfidence: {belowPercent: 99}\n",
+            1,
+        )
+    )
+    log = write_log(tmp_path / "requests.jsonl", [chat("tell me about rome")])
+    out = tmp_path / "out.json"
+    assert main(["replay", str(log), "--config-dir", str(config), "--policy", "auto", "--json", str(out)]) == 0
+    assert list(json.loads(out.read_text())["scenarios"][0]["tiers"]) == ["big"]

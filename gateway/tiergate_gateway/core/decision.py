@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tiergate_api.constants import HEADER_LATENCY_CLASS, HEADER_TASK
-from tiergate_api.enums import ClassifierMode, LatencyClass, OnBudgetExceeded, Strategy, Task
+from tiergate_api.enums import ClassifierMode, LatencyClass, LowConfidenceAction, OnBudgetExceeded, Strategy, Task
 from tiergate_gateway.core.classify import Classification, classify_messages, classify_prompt
 from tiergate_gateway.core.errors import InvalidRequestError, ModelNotFoundError
 from tiergate_gateway.core.health_view import HealthView
@@ -28,7 +28,7 @@ class Decision:
 
     plan: Plan
     task_source: str
-    """header, classifier or default."""
+    """header, classifier, default, or low_confidence_default (unsure, routed as the policy's defaultTask)."""
     classification: Classification | None
     direct: bool
     """The request named a tier, bypassing routing."""
@@ -123,6 +123,7 @@ def decide(
         policy = _direct_policy(tier)
         direct = True
     task, source, classification = _task(policy, parsed, headers)
+    task, source, route_up = when_unsure(policy, task, source, classification)
     latency_header = headers.get(HEADER_LATENCY_CLASS)
     latency_class = parse_latency_class(latency_header) if latency_header else policy.default_latency_class
     facts = RequestFacts(
@@ -132,9 +133,22 @@ def decide(
         max_tokens=parsed.max_tokens,
         features=parsed.features,
         stream=parsed.stream,
+        route_up=route_up,
     )
     plan = plan_request(policy, facts, health, spent_today=spend.spent_today(policy.key, now), now=now)
     return Decision(plan, source, classification, direct)
+
+
+def when_unsure(
+    policy: PolicyView, task: Task, source: str, classification: Classification | None
+) -> tuple[Task, str, bool]:
+    """The policy's `lowConfidence` applied to a classification: (task, its source, route up)."""
+    unsure = policy.low_confidence
+    if classification is None or unsure is None or classification.confidence * 100 >= unsure.below_percent:
+        return task, source, False
+    if unsure.action == LowConfidenceAction.DEFAULT_TASK:
+        return unsure.default_task, "low_confidence_default", False
+    return task, source, True
 
 
 def _task(

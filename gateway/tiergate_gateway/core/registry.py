@@ -248,6 +248,7 @@ def policy_view(policy: RoutingPolicy, tiers: Mapping[str, TierView]) -> PolicyV
             else None,
             classifier_header=spec.classifier.header.lower(),
             classifier_mode=spec.classifier.mode,
+            low_confidence=spec.classifier.low_confidence,
             cold_start_wait={
                 latency_class: float(spec.cold_start.max_wait_seconds.for_class(latency_class))
                 for latency_class in LatencyClass

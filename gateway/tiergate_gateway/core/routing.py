@@ -87,6 +87,7 @@ class Note(StrEnum):
     SATURATED_PASSED = "SaturatedTierPassed"
     BUDGET_DOWNGRADE = "BudgetDowngrade"
     NO_CAPABLE_TIER = "NoCapableTier"
+    LOW_CONFIDENCE_ROUTED_UP = "LowConfidenceRoutedUp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,9 @@ class RequestFacts:
     max_tokens: int | None
     features: frozenset[Feature] = frozenset()
     stream: bool = False
+    route_up: bool = False
+    """The classifier was unsure of the task and the policy says RouteUp: the smallest capable size is
+    not the primary."""
 
     @property
     def output_tokens(self) -> int:
@@ -257,6 +261,8 @@ def plan_request(
         ranked = _rank_with_latency_class(policy, capable, within, notes, health, out, limit)
         if facts.latency_class != LatencyClass.BATCH:  # Batch waits in the queue of the tier it ranks first
             ranked = _unsaturated_first(ranked, capable, health, notes)
+        if facts.route_up:
+            ranked = _smallest_last(ranked, capable, notes)
     else:
         _raise_if_context_fits_nowhere(policy, facts)
         _raise_if_features_fit_nowhere(policy, facts)
@@ -347,6 +353,17 @@ def _unsaturated_first(ranked: list[int], candidates: Candidates, health: Health
 
 SATURATION: Final = 1.0
 """Requests waiting per request running at which a tier counts as saturated for Realtime and Interactive traffic."""
+
+
+def _smallest_last(ranked: list[int], candidates: Candidates, notes: list[Note]) -> list[int]:
+    """Unsure of the task: the tiers of the smallest capable size go after the larger ones (they stay in the plan)."""
+    tiers = candidates.tiers
+    smallest = min(tiers[i].billions for i in ranked)
+    larger = [i for i in ranked if tiers[i].billions > smallest]
+    if not larger:
+        return ranked
+    notes.append(Note.LOW_CONFIDENCE_ROUTED_UP)
+    return larger + [i for i in ranked if tiers[i].billions == smallest]
 
 
 def _rank_with_latency_class(

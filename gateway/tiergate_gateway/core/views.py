@@ -25,6 +25,7 @@ from tiergate_api.enums import (
     Strategy,
     Task,
 )
+from tiergate_api.routingpolicy import LowConfidence
 from tiergate_gateway.core.replicas import DEFAULT_WEIGHTS, PickWeights
 
 FEMTO_PER_USD: Final = 10**15
@@ -142,6 +143,8 @@ class PolicyView:
     """A one-tier stand-in for a request that named a tier instead of a policy alias."""
     cold_start_wait: Mapping[LatencyClass, float] = field(default_factory=dict)
     """Per latency class, how long a request waits for a cold tier (`spec.coldStart`); absent: 0."""
+    low_confidence: LowConfidence | None = None
+    """What to do with a task the classifier is unsure of (`spec.classifier.lowConfidence`); None: nothing."""
 
     @property
     def label(self) -> str:

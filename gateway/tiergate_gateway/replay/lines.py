@@ -95,14 +95,19 @@ class LoggedRequest:
 
     def classified_task(self) -> Task:
         """The classifier's task (worked out once, shared by every policy), or the logged one without content."""
+        found = self.classification()
+        return found.task if found is not None else self.logged_task or Task.CHAT
+
+    def classification(self) -> Classification | None:
+        """The classifier's reading of the request (once); None for a request logged without its text."""
         if self.parsed is None:
-            return self.logged_task or Task.CHAT
+            return None
         if not self._classified:
             parsed = self.parsed
             self._classified.append(
                 classify_messages(parsed.messages) if parsed.endpoint == "chat" else classify_prompt(parsed.prompt_text)
             )
-        return self._classified[0].task
+        return self._classified[0]
 
 
 def parse_line(raw: bytes) -> LoggedRequest:

@@ -21,7 +21,7 @@ from typing import Final
 
 from tiergate_api.constants import HEADER_LATENCY_CLASS, HEADER_TASK
 from tiergate_api.enums import ClassifierMode, Feature, Task
-from tiergate_gateway.core.decision import parse_latency_class, parse_task
+from tiergate_gateway.core.decision import parse_latency_class, parse_task, when_unsure
 from tiergate_gateway.core.errors import GatewayError
 from tiergate_gateway.core.registry import Snapshot
 from tiergate_gateway.core.routing import Note, RequestFacts, plan_request
@@ -208,10 +208,20 @@ class OfflineReplay:
         task: Task | None = None
         try:
             task = self._task(request, policy.classifier_header, policy.classifier_mode)
+            route_up = False
+            auto = policy.classifier_mode == ClassifierMode.AUTO
+            if policy.low_confidence is not None and auto and not request.headers.get(policy.classifier_header.lower()):
+                task, _, route_up = when_unsure(policy, task, "classifier", request.classification())
             header = request.headers.get(HEADER_LATENCY_CLASS)
             latency_class = parse_latency_class(header) if header else policy.default_latency_class
             facts = RequestFacts(
-                task, latency_class, request.prompt_tokens, request.max_tokens, request.features, request.stream
+                task,
+                latency_class,
+                request.prompt_tokens,
+                request.max_tokens,
+                request.features,
+                request.stream,
+                route_up=route_up,
             )
             plan = plan_request(
                 policy, facts, self.health, spent_today=self._spent.get(day, 0), now=at if at is not None else 0.0
