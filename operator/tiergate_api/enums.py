@@ -77,6 +77,13 @@ class ClassifierMode(StrEnum):
     HEADER_ONLY = "HeaderOnly"
 
 
+class DifficultyRouting(StrEnum):
+    """Whether hard requests of a task prefer the upper part of the task's size range."""
+
+    OFF = "Off"
+    ROUTE_HARD_UP = "RouteHardUp"
+
+
 class LowConfidenceAction(StrEnum):
     """What routing does with a task the built-in classifier is unsure of."""
 

@@ -17,6 +17,7 @@ from tiergate_api.conditions import Condition
 from tiergate_api.constants import API_VERSION, ROUTING_POLICY_KIND
 from tiergate_api.enums import (
     ClassifierMode,
+    DifficultyRouting,
     LatencyClass,
     Locality,
     LowConfidenceAction,
@@ -188,6 +189,10 @@ class Classifier(ApiModel):
     """Auto: the header, else the built-in classifier. HeaderOnly: the header, else Chat."""
     low_confidence: LowConfidence | None = None
     """What to do when the built-in classifier is unsure; unset: its choice stands, however unsure."""
+    difficulty: DifficultyRouting = DifficultyRouting.OFF
+    """RouteHardUp: a request judged hard within its task (a multi-file design, a multi-step proof) prefers
+    tiers in the upper part of the task's size range, the smaller ones staying as fallbacks. Off (the
+    default): the smallest capable tier first, however hard."""
 
 
 class RoutingPolicySpec(ApiModel):

@@ -21,6 +21,18 @@ TASK_MIN_BILLIONS: Final[dict[Task, Decimal]] = {
     Task.CREATIVE_WRITING: Decimal(32),
 }
 
+TASK_HARD_MIN_BILLIONS: Final[dict[Task, Decimal]] = {
+    Task.CHAT: Decimal(7),
+    Task.CLASSIFICATION: Decimal(3),
+    Task.SUMMARIZATION: Decimal(7),
+    Task.EXTRACTION: Decimal(7),
+    Task.CODE_GENERATION: Decimal(14),
+    Task.REASONING: Decimal(32),
+    Task.CREATIVE_WRITING: Decimal(70),
+}
+"""Where the upper part of each task's range starts: the size a hard request of the task wants
+(docs/routing.md, section 2: code 7-14B, reasoning 14-32B and up)."""
+
 LATENCY_CLASS_MAX_BILLIONS: Final[dict[LatencyClass, Decimal | None]] = {
     LatencyClass.REALTIME: Decimal(7),
     LatencyClass.INTERACTIVE: Decimal(14),

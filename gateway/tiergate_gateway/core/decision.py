@@ -14,6 +14,7 @@ from typing import Protocol
 from tiergate_api.constants import HEADER_LATENCY_CLASS, HEADER_TASK
 from tiergate_api.enums import ClassifierMode, LatencyClass, LowConfidenceAction, OnBudgetExceeded, Strategy, Task
 from tiergate_gateway.core.classify import Classification, classify_messages, classify_prompt
+from tiergate_gateway.core.difficulty import Difficulty, estimate
 from tiergate_gateway.core.errors import InvalidRequestError, ModelNotFoundError
 from tiergate_gateway.core.health_view import HealthView
 from tiergate_gateway.core.protocol import ParsedRequest
@@ -32,6 +33,8 @@ class Decision:
     classification: Classification | None
     direct: bool
     """The request named a tier, bypassing routing."""
+    difficulty: Difficulty | None = None
+    """How hard the request is within its task, when the policy routes hard requests up."""
 
 
 def _normalise(value: str) -> str:
@@ -124,6 +127,10 @@ def decide(
         direct = True
     task, source, classification = _task(policy, parsed, headers)
     task, source, route_up = when_unsure(policy, task, source, classification)
+    difficulty = None
+    if policy.route_hard_up:
+        messages = parsed.messages if parsed.endpoint == "chat" else [{"role": "user", "content": parsed.prompt_text}]
+        difficulty = estimate(messages)
     latency_header = headers.get(HEADER_LATENCY_CLASS)
     latency_class = parse_latency_class(latency_header) if latency_header else policy.default_latency_class
     facts = RequestFacts(
@@ -134,9 +141,10 @@ def decide(
         features=parsed.features,
         stream=parsed.stream,
         route_up=route_up,
+        hard=difficulty is not None and difficulty.hard,
     )
     plan = plan_request(policy, facts, health, spent_today=spend.spent_today(policy.key, now), now=now)
-    return Decision(plan, source, classification, direct)
+    return Decision(plan, source, classification, direct, difficulty)
 
 
 def when_unsure(

@@ -43,6 +43,8 @@ def explain_decision(decision: Decision) -> dict[str, Any]:
         "skipped": [{"tier": s.tier, "reason": s.reason.value, "detail": s.detail} for s in plan.skipped],
         "notes": [note.value for note in plan.notes],
     }
+    if decision.difficulty is not None:
+        document["difficulty"] = {"score": decision.difficulty.score, "hard": decision.difficulty.hard}
     if decision.classification is not None:
         document["classifier"] = {
             "confidence": round(decision.classification.confidence, 3),

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pydantic import SecretStr
 
 from tiergate_api.conditions import ConditionStatus, find_condition
-from tiergate_api.enums import LatencyClass, Locality, OnBudgetExceeded
+from tiergate_api.enums import DifficultyRouting, LatencyClass, Locality, OnBudgetExceeded
 from tiergate_api.modeltier import ModelTier
 from tiergate_api.quantities import billions
 from tiergate_api.routingpolicy import RoutingPolicy
@@ -249,6 +249,7 @@ def policy_view(policy: RoutingPolicy, tiers: Mapping[str, TierView]) -> PolicyV
             classifier_header=spec.classifier.header.lower(),
             classifier_mode=spec.classifier.mode,
             low_confidence=spec.classifier.low_confidence,
+            route_hard_up=spec.classifier.difficulty == DifficultyRouting.ROUTE_HARD_UP,
             cold_start_wait={
                 latency_class: float(spec.cold_start.max_wait_seconds.for_class(latency_class))
                 for latency_class in LatencyClass

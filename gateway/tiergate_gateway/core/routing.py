@@ -34,7 +34,7 @@ from operator import attrgetter
 from typing import Final
 
 from tiergate_api.enums import Feature, LatencyClass, OnBudgetExceeded, Strategy, Task
-from tiergate_api.tasks import LATENCY_CLASS_MAX_BILLIONS
+from tiergate_api.tasks import LATENCY_CLASS_MAX_BILLIONS, TASK_HARD_MIN_BILLIONS
 from tiergate_gateway.core.errors import (
     BudgetExceededError,
     ContextTooLongError,
@@ -103,6 +103,9 @@ class RequestFacts:
     route_up: bool = False
     """The classifier was unsure of the task and the policy says RouteUp: the smallest capable size is
     not the primary."""
+    hard: bool = False
+    """Hard within its task (`core/difficulty.py`) and the policy routes hard requests up: tiers below the
+    upper part of the task's range go after the others."""
 
     @property
     def output_tokens(self) -> int:
@@ -263,6 +266,8 @@ def plan_request(
             ranked = _unsaturated_first(ranked, capable, health, notes)
         if facts.route_up:
             ranked = _smallest_last(ranked, capable, notes)
+        if facts.hard:
+            ranked = _upper_range_first(ranked, capable, float(TASK_HARD_MIN_BILLIONS[facts.task]))
     else:
         _raise_if_context_fits_nowhere(policy, facts)
         _raise_if_features_fit_nowhere(policy, facts)
@@ -353,6 +358,15 @@ def _unsaturated_first(ranked: list[int], candidates: Candidates, health: Health
 
 SATURATION: Final = 1.0
 """Requests waiting per request running at which a tier counts as saturated for Realtime and Interactive traffic."""
+
+
+def _upper_range_first(ranked: list[int], candidates: Candidates, hard_from: float) -> list[int]:
+    """A hard request: tiers of the upper part of the task's range first, in their order; the rest after."""
+    tiers = candidates.tiers
+    upper = [i for i in ranked if tiers[i].billions >= hard_from]
+    if not upper or len(upper) == len(ranked):
+        return ranked
+    return upper + [i for i in ranked if tiers[i].billions < hard_from]
 
 
 def _smallest_last(ranked: list[int], candidates: Candidates, notes: list[Note]) -> list[int]:

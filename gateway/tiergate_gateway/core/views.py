@@ -143,6 +143,8 @@ class PolicyView:
     """A one-tier stand-in for a request that named a tier instead of a policy alias."""
     cold_start_wait: Mapping[LatencyClass, float] = field(default_factory=dict)
     """Per latency class, how long a request waits for a cold tier (`spec.coldStart`); absent: 0."""
+    route_hard_up: bool = False
+    """`spec.classifier.difficulty: RouteHardUp`: hard requests prefer the upper part of the task's range."""
     low_confidence: LowConfidence | None = None
     """What to do with a task the classifier is unsure of (`spec.classifier.lowConfidence`); None: nothing."""
 
