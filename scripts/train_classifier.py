@@ -86,6 +86,9 @@ def without_near_copies(rows: list[dict[str, Any]], held_out: list[dict[str, Any
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument(
+        "--extra", type=Path, default=EXTRA, help="folder of training-only prompts (default corpus/extra)"
+    )
     args = parser.parse_args(argv)
     try:
         from sklearn.linear_model import LogisticRegression
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print("train_classifier: needs scikit-learn: pip install -e '.[train]'", file=sys.stderr)
         return 2
     dev = load(SPLITS / "dev.jsonl")
-    extra = [row for path in sorted(EXTRA.glob("*.jsonl")) for row in load(path)]
+    extra = [row for path in sorted(args.extra.glob("*.jsonl")) for row in load(path)] if args.extra.is_dir() else []
     kept = without_near_copies(extra, dev + load(SPLITS / "test.jsonl"))
     print(f"training rows: {len(load(SPLITS / 'train.jsonl'))} train split, {len(kept)} of {len(extra)} extra")
     train = load(SPLITS / "train.jsonl") + kept + [{**row, "language": "xx"} for row in load(REGRESSION)]
