@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print("train_classifier: needs scikit-learn: pip install -e '.[train]'", file=sys.stderr)
         return 2
     dev = load(SPLITS / "dev.jsonl")
-    extra = [row for path in sorted(args.extra.glob("*.jsonl")) for row in load(path)] if args.extra.is_dir() else []
+    extra = [row for path in sorted(args.extra.glob("*.jsonl")) for row in load(path)] if args.extra else []
     kept = without_near_copies(extra, dev + load(SPLITS / "test.jsonl"))
     print(f"training rows: {len(load(SPLITS / 'train.jsonl'))} train split, {len(kept)} of {len(extra)} extra")
     train = load(SPLITS / "train.jsonl") + kept + [{**row, "language": "xx"} for row in load(REGRESSION)]
