@@ -50,10 +50,11 @@ def matrix(rows: list[dict[str, Any]]) -> Any:
     for number, row in enumerate(rows):
         evidence = cue_evidence(row["messages"])
         names: tuple[str, ...] = ()
+        instruction = ""
         if evidence is not None:
             scores[number] = np.asarray(evidence[0]) * CUE_SCALE
-            names = evidence[1]
-        buckets, values = features(row["messages"], names)
+            names, instruction = evidence[1], evidence[2]
+        buckets, values = features(row["messages"], names, instruction)
         unique, where = np.unique(buckets, return_inverse=True)
         summed = np.zeros(len(unique))
         np.add.at(summed, where, values)
@@ -87,10 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument(
-        "--extra",
-        type=Path,
-        help="also train on this folder of training-only prompts (corpus/extra); not yet by default: with it the "
-        "test split scores 88.8%% but a long pasted document drowns its one-line request (docs/classifier.md)",
+        "--extra", type=Path, default=EXTRA, help="folder of training-only prompts (default corpus/extra)"
     )
     args = parser.parse_args(argv)
     try:
@@ -99,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         print("train_classifier: needs scikit-learn: pip install -e '.[train]'", file=sys.stderr)
         return 2
     dev = load(SPLITS / "dev.jsonl")
-    extra = [row for path in sorted(args.extra.glob("*.jsonl")) for row in load(path)] if args.extra else []
+    extra = [row for path in sorted(args.extra.glob("*.jsonl")) for row in load(path)] if args.extra.is_dir() else []
     kept = without_near_copies(extra, dev + load(SPLITS / "test.jsonl"))
     print(f"training rows: {len(load(SPLITS / 'train.jsonl'))} train split, {len(kept)} of {len(extra)} extra")
     train = load(SPLITS / "train.jsonl") + kept + [{**row, "language": "xx"} for row in load(REGRESSION)]

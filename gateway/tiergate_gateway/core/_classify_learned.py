@@ -33,7 +33,7 @@ BUCKETS: Final = 1 << BITS
 NGRAMS: Final = (3, 4, 5)
 MAX_BYTES: Final = 1500
 """Bytes of each part read: its head (2/3) and tail (1/3) when it is longer."""
-SALT_LAST, SALT_CONTEXT, SALT_SYSTEM, SALT_CUES = 1, 2, 3, 4
+SALT_LAST, SALT_CONTEXT, SALT_SYSTEM, SALT_CUES, SALT_INSTRUCTION = 1, 2, 3, 4, 5
 CUE_SCALE: Final = 0.1
 """The cue scorer's per-task scores enter the head scaled, so its weights stay on the n-grams' scale."""
 TASK_ORDER: Final = tuple(Task)
@@ -112,10 +112,15 @@ def cue_bucket(name: str) -> int:
     return (zlib.crc32(name.encode()) * 2654435761 + SALT_CUES) % BUCKETS
 
 
-def features(messages: Sequence[Mapping[str, Any]], cue_names: Iterable[str]) -> tuple[Any, Any]:
-    """The sparse feature vector of a conversation: bucket numbers and their values (buckets may repeat)."""
+def features(messages: Sequence[Mapping[str, Any]], cue_names: Iterable[str], instruction: str = "") -> tuple[Any, Any]:
+    """The sparse feature vector of a conversation: bucket numbers and their values (buckets may repeat).
+
+    `instruction` is the last turn without its pasted payload, as the cue scorer split it: in a space of
+    its own, so that a long paste cannot drown a one-line request."""
     last, earlier, system = conversation_parts(messages)
     parts = [_part(hashed_ngrams(last, SALT_LAST))]
+    if instruction:
+        parts.append(_part(hashed_ngrams(instruction, SALT_INSTRUCTION)))
     if earlier:
         parts.append(_part(hashed_ngrams(earlier, SALT_CONTEXT)))
     if system:
@@ -142,10 +147,14 @@ class Head:
     bias: Any
 
     def probabilities(
-        self, messages: Sequence[Mapping[str, Any]], cue_scores: Sequence[float], cue_names: Iterable[str]
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        cue_scores: Sequence[float],
+        cue_names: Iterable[str],
+        instruction: str = "",
     ) -> Any:
         """Softmax over the tasks, in `TASK_ORDER`."""
-        buckets, values = features(messages, cue_names)
+        buckets, values = features(messages, cue_names, instruction)
         logits = (
             values @ self.weights[buckets] + (np.asarray(cue_scores, dtype=np.float32) * CUE_SCALE) @ self.cue_weights
         )

@@ -194,11 +194,13 @@ _SMALL_TALK_ONLY = re.compile(
 class _Evidence:
     """Scores per task and the named contributions behind them."""
 
-    __slots__ = ("fired", "scores")
+    __slots__ = ("fired", "instruction", "scores")
 
     def __init__(self) -> None:
         self.scores: dict[Task, float] = dict.fromkeys(_TASKS, 0.0)
         self.fired: dict[str, tuple[Task, float]] = {}
+        self.instruction = ""
+        """The last turn's request without its pasted payload (for the learned head)."""
 
     def add(self, name: str, task: Task, weight: float) -> None:
         self.scores[task] += weight
@@ -256,7 +258,7 @@ def classify_messages(messages: Sequence[Mapping[str, Any]]) -> Classification:
     if _HEAD is None:
         return cued
     scores = found.scores
-    probabilities = _HEAD.probabilities(messages, [scores[t] for t in _LEARNED_ORDER], found.fired)
+    probabilities = _HEAD.probabilities(messages, [scores[t] for t in _LEARNED_ORDER], found.fired, found.instruction)
     ranked = sorted(zip(_LEARNED_ORDER, probabilities.tolist(), strict=True), key=_minus_probability)
     task, confidence = ranked[0]
     learned = tuple((t.value, round(p, 3)) for t, p in ranked if p >= _LEARNED_SHOWN)
@@ -268,13 +270,13 @@ def classify_messages(messages: Sequence[Mapping[str, Any]]) -> Classification:
     return Classification(task, round(confidence, 3), tuple((own + rest)[:_MAX_CUES_REPORTED]), learned)
 
 
-def cue_evidence(messages: Sequence[Mapping[str, Any]]) -> tuple[tuple[float, ...], tuple[str, ...]] | None:
+def cue_evidence(messages: Sequence[Mapping[str, Any]]) -> tuple[tuple[float, ...], tuple[str, ...], str] | None:
     """The cue scorer's per-task scores (in `Task` order) and the cues that fired; None for the shortcuts
     (no user turn, small talk, thanks), which need no weighing. For training the head."""
     found = _cue_evidence(messages)
     if isinstance(found, Classification):
         return None
-    return tuple(found.scores[t] for t in _LEARNED_ORDER), tuple(found.fired)
+    return tuple(found.scores[t] for t in _LEARNED_ORDER), tuple(found.fired), found.instruction
 
 
 def _minus_probability(item: tuple[Task, float]) -> float:
@@ -312,6 +314,7 @@ def _cue_evidence(messages: Sequence[Mapping[str, Any]]) -> _Evidence | Classifi
     elif last.long_prompt:
         prior = _CHAT_PRIOR_LONG_PROMPT
     total.scores[Task.CHAT] += prior
+    total.instruction = last.instruction
     return total
 
 
