@@ -11,6 +11,7 @@ request: the tier routing would pick with every tier healthy, and that tier's pr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from tiergate_gateway.runtime.budget import SpendBook
 from tiergate_gateway.runtime.health import HealthBook
 
 REQUEST_TIMEOUT_SECONDS: Final = 300.0
+
 _PATHS: Final = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
 
 
@@ -78,25 +80,22 @@ def _headers(request: LoggedRequest, api_key: str | None) -> dict[str, str]:
     return headers
 
 
-def _estimate(snapshot: Snapshot, request: LoggedRequest, body: dict[str, Any]) -> tuple[str, float, float] | None:
-    """(tier, TTFT ms, latency ms) the offline replay expects for this request, or None when it would refuse it."""
+def _estimate(
+    snapshot: Snapshot, request: LoggedRequest, body: dict[str, Any], priors: HealthBook, spend: SpendBook
+) -> tuple[str, float, float] | None:
+    """(tier, TTFT ms, latency ms) the offline replay expects for this request, or None when it would refuse it.
+
+    `priors` is never fed (every tier healthy, latency from its priors) and `spend` stays empty: the offline
+    replay's assumptions, made once per replay."""
     assert request.parsed is not None
     parsed = request.parsed
     try:
         decision = decide(
             snapshot,
-            type(parsed)(
-                parsed.endpoint,
-                body,
-                body["model"],
-                parsed.stream,
-                parsed.max_tokens,
-                parsed.prompt_tokens,
-                parsed.features,
-            ),
+            dataclasses.replace(parsed, body=body, model=body["model"]),
             request.headers,
-            HealthBook(),
-            SpendBook(),
+            priors,
+            spend,
             0.0,
         )
     except GatewayError:
@@ -165,6 +164,7 @@ async def _replay(url: str, requests: list[LoggedRequest], options: LiveOptions)
     policies, snapshot, rate, concurrency = options.policies, options.snapshot, options.rate, options.concurrency
     api_key, stream = options.api_key, options.stream
     results = _Results()
+    priors, spend = HealthBook(), SpendBook()
     slots = asyncio.Semaphore(concurrency)
     sendable = [r for r in requests if r.parsed is not None]
     tasks: list[asyncio.Task[None]] = []
@@ -178,7 +178,7 @@ async def _replay(url: str, requests: list[LoggedRequest], options: LiveOptions)
                 await asyncio.sleep(delay)
             await slots.acquire()
             body = _body(request, _model_for(request, snapshot, policies), stream)
-            estimate = _estimate(snapshot, request, body)
+            estimate = _estimate(snapshot, request, body, priors, spend)
 
             async def one(
                 request: LoggedRequest = request,
