@@ -211,4 +211,33 @@ INVALID_CASES: list[InvalidCase] = [
         "spec.fallback.requireLocalLast",
     ),
     InvalidCase("policy-classifier-mode", _with(policy(), "spec.classifier.mode", "Guess"), "spec.classifier.mode"),
+    InvalidCase(
+        "policy-external-classifier-url",
+        _with(policy(), "spec.classifier.external", {"url": "ftp://classifier.example/classify"}),
+        "spec.classifier.external.url",
+    ),
+    InvalidCase(
+        "policy-external-classifier-credentials",
+        _with(policy(), "spec.classifier.external", {"url": "https://user:pw@classifier.example/classify"}),
+        "spec.classifier.external.url",
+    ),
+    InvalidCase(
+        "policy-external-classifier-no-url",
+        _with(policy(), "spec.classifier.external", {"timeoutMilliseconds": 100}),
+        "spec.classifier.external.url",
+    ),
+    InvalidCase(
+        "policy-external-classifier-timeout",
+        _with(policy(), "spec.classifier.external", {"url": "http://c.example/classify", "timeoutMilliseconds": 0}),
+        "spec.classifier.external.timeoutMilliseconds",
+    ),
+    InvalidCase(
+        "policy-external-classifier-secret-key",
+        _with(
+            policy(),
+            "spec.classifier.external",
+            {"url": "http://c.example/classify", "apiKeySecretRef": {"name": "cls", "key": "a b"}},
+        ),
+        "spec.classifier.external.apiKeySecretRef.key",
+    ),
 ]

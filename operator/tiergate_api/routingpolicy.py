@@ -27,6 +27,7 @@ from tiergate_api.enums import (
     Task,
 )
 from tiergate_api.metadata import ObjectMeta
+from tiergate_api.modeltier import EndpointUrl, SecretKeyRef
 from tiergate_api.quantities import DECIMAL_PATTERN, parse_usd
 from tiergate_api.schema_extras import RuleViolationError, cel, list_map, list_set, validations
 
@@ -178,6 +179,28 @@ class LowConfidence(ApiModel):
     """The task an unsure request is routed as, with DefaultTask (default Chat)."""
 
 
+DEFAULT_EXTERNAL_CLASSIFIER_TIMEOUT_MS = 200
+"""How long a request waits for an external classifier by default before the built-in one decides."""
+
+
+class ExternalClassifier(ApiModel):
+    """The team's own classifier, reached over HTTP; the built-in classifier decides when it cannot.
+
+    The gateway POSTs the client's request body, unchanged, to url and expects a JSON answer
+    `{"task": "Reasoning", "confidence": 0.93}` (confidence optional, 0 to 1). A slow, failing or
+    malformed answer costs at most timeoutMilliseconds: the built-in classifier then decides and the
+    failure is shown by explain, counted in tiergate_external_classifier_total and traced. After five
+    failures in a row the service is left alone for 10 seconds, then tried again.
+    """
+
+    url: EndpointUrl
+    """Full URL of the classifier endpoint, for example http://router.ml.svc:8080/classify (http or https)."""
+    timeout_milliseconds: Annotated[Int, Field(ge=1, le=10000)] = DEFAULT_EXTERNAL_CLASSIFIER_TIMEOUT_MS
+    """Longest wait for an answer, in milliseconds (default 200); the built-in classifier decides after it."""
+    api_key_secret_ref: SecretKeyRef | None = None
+    """Secret key (in the policy's namespace) sent as a Bearer token. Never put keys in the spec."""
+
+
 class Classifier(ApiModel):
     """How the task of a request is decided."""
 
@@ -186,9 +209,13 @@ class Classifier(ApiModel):
     )
     """Request header that names the task explicitly; it always wins."""
     mode: ClassifierMode = ClassifierMode.AUTO
-    """Auto: the header, else the built-in classifier. HeaderOnly: the header, else Chat."""
+    """Auto: the header, else the external classifier when one is set, else the built-in classifier.
+    HeaderOnly: the header, else Chat."""
+    external: ExternalClassifier | None = None
+    """An HTTP service that classifies instead of the built-in classifier, which stays its fallback."""
     low_confidence: LowConfidence | None = None
-    """What to do when the built-in classifier is unsure; unset: its choice stands, however unsure."""
+    """What to do when the classifier (built-in, or external with a confidence) is unsure; unset: its choice
+    stands, however unsure."""
     difficulty: DifficultyRouting = DifficultyRouting.OFF
     """RouteHardUp: a request judged hard within its task (a multi-file design, a multi-step proof) prefers
     tiers in the upper part of the task's size range, the smaller ones staying as fallbacks. Off (the

@@ -83,6 +83,7 @@ class SimApp:
             "/v1/chat/completions": {"POST": self._chat},
             "/v1/completions": {"POST": self._text},
             "/v1/models": {"GET": self._models},
+            "/v1/classify": {"POST": self._classify},
             "/health": {"GET": self._health},
             "/metrics": {"GET": self._metrics},
             "/sim/config": {
@@ -214,6 +215,44 @@ class SimApp:
             await _send_error(send, status, f"Simulated error status {status}.", code="simulated")
 
     # -- models, health, metrics -----------------------------------------------------
+
+    async def _classify(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A stand-in for a team's own classifier service (`spec.classifier.external`), shaped by the
+        classify_* knobs; error_rate and hang_rate apply to it as to completions."""
+        knobs = self.knobs
+        raw = await _read_body(receive)
+        body = _parse_json(raw)
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        self.stats.seen(SeenRequest(scope["method"], scope["path"], headers, None if body is _NOT_JSON else body))
+        authorization, fault_name, _status = _sim_headers(headers)
+        try:
+            _check_key(knobs, authorization)
+        except SimRequestError as exc:
+            await _send_request_error(send, exc)
+            return
+        fault = self._fault(knobs, fault_name, streaming=False)
+        if fault is Fault.HANG:
+            await _wait_disconnect(receive)
+            return
+        client = _Client(receive)
+        try:
+            if knobs.classify_delay_ms and await client.left_within(knobs.classify_delay_ms / 1000):
+                return
+        finally:
+            client.close()
+        if fault is Fault.ERROR:
+            await _send_error(send, 500, _SERVER_ERROR_MESSAGE)
+            return
+        if fault is Fault.RATE_LIMIT:
+            await self._send_status(send, knobs, 429)
+            return
+        if knobs.classify_body is not None:
+            await _send_bytes(send, 200, knobs.classify_body.encode())
+            return
+        answer: dict[str, object] = {"task": knobs.classify_task or "Chat"}
+        if knobs.classify_confidence is not None:
+            answer["confidence"] = knobs.classify_confidence
+        await _send_bytes(send, 200, orjson.dumps(answer))
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
         config = self.config

@@ -55,6 +55,14 @@ class Knobs:
     """When set, /v1 requests need `Authorization: Bearer <api_key>`."""
     seed: int | None = None
     """Seed of the fault draws; setting it restarts the sequence."""
+    classify_task: str | None = None
+    """What `POST /v1/classify` (a stand-in for a team's classifier service) answers; None: Chat."""
+    classify_confidence: float | None = None
+    """The confidence it answers with; None leaves it out."""
+    classify_delay_ms: float = 0.0
+    """How long it takes to answer."""
+    classify_body: str | None = None
+    """A raw body to answer with instead (to test malformed answers)."""
 
     @property
     def any_fault(self) -> bool:
@@ -132,6 +140,7 @@ class _Kind(StrEnum):
     OPTIONAL_COUNT = "a positive integer or null"
     OPTIONAL_TEXT = "a non-empty string or null"
     OPTIONAL_INT = "an integer or null"
+    OPTIONAL_RATE = "a number from 0 to 1 or null"
 
 
 _KNOB_KINDS: Final[Mapping[str, _Kind]] = {
@@ -147,6 +156,10 @@ _KNOB_KINDS: Final[Mapping[str, _Kind]] = {
     "max_model_len": _Kind.OPTIONAL_COUNT,
     "api_key": _Kind.OPTIONAL_TEXT,
     "seed": _Kind.OPTIONAL_INT,
+    "classify_task": _Kind.OPTIONAL_TEXT,
+    "classify_confidence": _Kind.OPTIONAL_RATE,
+    "classify_delay_ms": _Kind.DURATION,
+    "classify_body": _Kind.OPTIONAL_TEXT,
 }
 _ENGINE_KINDS: Final[Mapping[str, _Kind]] = {
     "max_num_seqs": _Kind.COUNT,
@@ -169,13 +182,13 @@ READ_ONLY: Final = frozenset(
 
 def _valid(kind: _Kind, value: object) -> bool:
     if value is None:
-        return kind in (_Kind.OPTIONAL_COUNT, _Kind.OPTIONAL_TEXT, _Kind.OPTIONAL_INT)
+        return kind in (_Kind.OPTIONAL_COUNT, _Kind.OPTIONAL_TEXT, _Kind.OPTIONAL_INT, _Kind.OPTIONAL_RATE)
     if kind is _Kind.OPTIONAL_TEXT:
         return isinstance(value, str) and value != ""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return False
     match kind:
-        case _Kind.RATE:
+        case _Kind.RATE | _Kind.OPTIONAL_RATE:
             return 0 <= value <= 1
         case _Kind.DURATION:
             return value >= 0
@@ -206,6 +219,6 @@ def update_knobs(knobs: Knobs, patch: Mapping[str, Any]) -> Knobs:
             known = ", ".join(sorted(_KNOB_KINDS))
             raise KnobError(f"unknown knob {raw_name!r}; known knobs: {known}", raw_name)
         check_knob(name, value)
-        is_real = _KNOB_KINDS[name] in (_Kind.RATE, _Kind.DURATION)
-        changes[name] = float(value) if is_real else value
+        is_real = _KNOB_KINDS[name] in (_Kind.RATE, _Kind.DURATION, _Kind.OPTIONAL_RATE)
+        changes[name] = float(value) if is_real and value is not None else value
     return dataclasses.replace(knobs, **changes)

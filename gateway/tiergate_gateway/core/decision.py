@@ -16,6 +16,7 @@ from tiergate_api.enums import ClassifierMode, LatencyClass, LowConfidenceAction
 from tiergate_gateway.core.classify import Classification, classify_messages, classify_prompt
 from tiergate_gateway.core.difficulty import Difficulty, estimate
 from tiergate_gateway.core.errors import InvalidRequestError, ModelNotFoundError
+from tiergate_gateway.core.external_verdict import ExternalVerdict, task_named
 from tiergate_gateway.core.health_view import HealthView
 from tiergate_gateway.core.protocol import ParsedRequest
 from tiergate_gateway.core.registry import Snapshot
@@ -29,25 +30,27 @@ class Decision:
 
     plan: Plan
     task_source: str
-    """header, classifier, default, or low_confidence_default (unsure, routed as the policy's defaultTask)."""
+    """header, external (the policy's classifier service), classifier (built-in), default, or
+    low_confidence_default (unsure, routed as the policy's defaultTask)."""
     classification: Classification | None
     direct: bool
     """The request named a tier, bypassing routing."""
     difficulty: Difficulty | None = None
     """How hard the request is within its task, when the policy routes hard requests up."""
+    external: ExternalVerdict | None = None
+    """What the policy's external classifier said, when it was asked (or why it was not)."""
 
 
 def _normalise(value: str) -> str:
     return value.replace("-", "").replace("_", "").replace(" ", "").lower()
 
 
-_TASKS = {_normalise(t.value): t for t in Task}
 _LATENCY_CLASSES = {_normalise(c.value): c for c in LatencyClass}
 
 
 def parse_task(value: str, header: str) -> Task:
     """A task from a header value (case and separators ignored)."""
-    found = _TASKS.get(_normalise(value))
+    found = task_named(value)
     if found is None:
         raise InvalidRequestError(
             f"unknown task {value!r} in header {header}; use one of: {', '.join(t.value for t in Task)}", param=header
@@ -104,6 +107,30 @@ class SpendView(Protocol):
     def spent_today(self, policy_key: str, now: float) -> int: ...
 
 
+def resolve_policy(snapshot: Snapshot, model: str) -> tuple[PolicyView, bool]:
+    """The policy a request's model names, and whether it named a tier directly (a one-tier stand-in)."""
+    policy = snapshot.policies.get(model)
+    if policy is not None:
+        return policy, False
+    tier = snapshot.tiers_by_name.get(model)
+    if tier is None:
+        known = sorted(snapshot.policies) + sorted(n for n in snapshot.tiers_by_name if "/" not in n)
+        raise ModelNotFoundError(
+            f"model {model!r} is neither a policy alias nor a tier; available: {', '.join(known) or 'none'}",
+            param="model",
+        )
+    return _direct_policy(tier), True
+
+
+def asks_external(policy: PolicyView, headers: Mapping[str, str]) -> bool:
+    """Whether this request's task is the external classifier's to decide (no header names it)."""
+    return (
+        policy.external_classifier is not None
+        and policy.classifier_mode == ClassifierMode.AUTO
+        and not headers.get(policy.classifier_header)
+    )
+
+
 def decide(
     snapshot: Snapshot,
     parsed: ParsedRequest,
@@ -111,21 +138,14 @@ def decide(
     health: HealthView,
     spend: SpendView,
     now: float,
+    external: ExternalVerdict | None = None,
 ) -> Decision:
-    """Pick the policy, the task and the latency class, and build the plan."""
-    policy = snapshot.policies.get(parsed.model)
-    direct = False
-    if policy is None:
-        tier = snapshot.tiers_by_name.get(parsed.model)
-        if tier is None:
-            known = sorted(snapshot.policies) + sorted(n for n in snapshot.tiers_by_name if "/" not in n)
-            raise ModelNotFoundError(
-                f"model {parsed.model!r} is neither a policy alias nor a tier; available: {', '.join(known) or 'none'}",
-                param="model",
-            )
-        policy = _direct_policy(tier)
-        direct = True
-    task, source, classification = _task(policy, parsed, headers)
+    """Pick the policy, the task and the latency class, and build the plan.
+
+    `external` is what the policy's classifier service answered (the caller asks it: this stays pure);
+    when it failed, or was not asked, the built-in classifier decides."""
+    policy, direct = resolve_policy(snapshot, parsed.model)
+    task, source, classification = _task(policy, parsed, headers, external)
     task, source, route_up = when_unsure(policy, task, source, classification)
     difficulty = None
     if policy.route_hard_up:
@@ -144,7 +164,7 @@ def decide(
         hard=difficulty is not None and difficulty.hard,
     )
     plan = plan_request(policy, facts, health, spent_today=spend.spent_today(policy.key, now), now=now)
-    return Decision(plan, source, classification, direct, difficulty)
+    return Decision(plan, source, classification, direct, difficulty, external)
 
 
 def when_unsure(
@@ -160,13 +180,17 @@ def when_unsure(
 
 
 def _task(
-    policy: PolicyView, parsed: ParsedRequest, headers: Mapping[str, str]
+    policy: PolicyView, parsed: ParsedRequest, headers: Mapping[str, str], external: ExternalVerdict | None
 ) -> tuple[Task, str, Classification | None]:
     explicit = headers.get(policy.classifier_header)
     if explicit:
         return parse_task(explicit, policy.classifier_header), "header", None
     if policy.classifier_mode == ClassifierMode.HEADER_ONLY:
         return Task.CHAT, "default", None
+    if external is not None and external.task is not None:
+        if external.confidence is None:  # nothing to be unsure of: lowConfidence leaves it alone
+            return external.task, "external", None
+        return external.task, "external", Classification(external.task, external.confidence, ())
     classification = (
         classify_messages(parsed.messages) if parsed.endpoint == "chat" else classify_prompt(parsed.prompt_text)
     )

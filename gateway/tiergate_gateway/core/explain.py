@@ -45,6 +45,15 @@ def explain_decision(decision: Decision) -> dict[str, Any]:
     }
     if decision.difficulty is not None:
         document["difficulty"] = {"score": decision.difficulty.score, "hard": decision.difficulty.hard}
+    if decision.external is not None:
+        external = decision.external
+        document["external_classifier"] = {
+            "outcome": external.outcome.value,
+            "latency_ms": round(external.latency_ms, 1),
+            **({"task": external.task.value} if external.task is not None else {}),
+            **({"confidence": external.confidence} if external.confidence is not None else {}),
+            **({"detail": external.detail} if external.detail else {}),
+        }
     if decision.classification is not None:
         document["classifier"] = {
             "confidence": round(decision.classification.confidence, 3),
@@ -60,6 +69,10 @@ def format_explanation(document: dict[str, Any]) -> str:
         f"policy:   {document['policy'] or '(tier named directly)'}  strategy: {document['strategy'] or '-'}",
         f"task:     {document['task']} (from {document['task_source']})  latency class: {document['latency_class']}",
     ]
+    if "external_classifier" in document:
+        external = document["external_classifier"]
+        said = external.get("task") or f"{external['outcome']}: {external.get('detail', '')}"
+        lines.append(f"external: {said} ({external['latency_ms']} ms)")
     if "classifier" in document:
         cues = ", ".join(document["classifier"]["cues"]) or "none"
         lines.append(f"cues:     {cues} (confidence {document['classifier']['confidence']})")

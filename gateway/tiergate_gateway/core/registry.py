@@ -17,11 +17,12 @@ from tiergate_api.conditions import ConditionStatus, find_condition
 from tiergate_api.enums import DifficultyRouting, LatencyClass, Locality, OnBudgetExceeded
 from tiergate_api.modeltier import ModelTier
 from tiergate_api.quantities import billions
-from tiergate_api.routingpolicy import RoutingPolicy
+from tiergate_api.routingpolicy import ExternalClassifier, RoutingPolicy
 from tiergate_api.tasks import default_tasks
 from tiergate_api.urls import ascii_url
 from tiergate_gateway.core.replicas import PickWeights
 from tiergate_gateway.core.views import (
+    ExternalClassifierView,
     PolicyView,
     TierView,
     price_per_million_to_femto_per_token,
@@ -79,7 +80,7 @@ def build_snapshot(
     problems: list[str] = []
     policy_views: dict[str, PolicyView] = {}
     for policy in sorted(policies, key=lambda p: (p.metadata.namespace, p.metadata.name)):
-        routed = policy_view(policy, tier_views)
+        routed = policy_view(policy, tier_views, secrets)
         if routed.alias in policy_views:
             kept = policy_views[routed.alias]
             problems.append(
@@ -195,6 +196,22 @@ def service_of(url: str | None) -> str | None:
     return None
 
 
+def _external_classifier(
+    external: ExternalClassifier | None, namespace: str, secrets: SecretLookup
+) -> ExternalClassifierView | None:
+    if external is None:
+        return None
+    timeout = external.timeout_milliseconds / 1000
+    ref = external.api_key_secret_ref
+    if ref is None:
+        return ExternalClassifierView(url=ascii_url(external.url), timeout_seconds=timeout)
+    value = secrets(namespace, ref.name, ref.key)
+    if value is None:
+        problem = f"SecretNotFound: key {ref.key!r} of Secret {ref.name!r} is missing"
+        return ExternalClassifierView(url=ascii_url(external.url), timeout_seconds=timeout, problem=problem)
+    return ExternalClassifierView(ascii_url(external.url), timeout, api_key=SecretStr(value.strip()))
+
+
 def _ttft(size: Decimal) -> float:
     # Prior when a tier states none: larger models take longer to the first token.
     return 30.0 + 6.0 * float(size)
@@ -204,7 +221,7 @@ def _tokens_per_second(size: Decimal) -> float:
     return max(10.0, 250.0 / (1.0 + float(size) / 8.0))
 
 
-def policy_view(policy: RoutingPolicy, tiers: Mapping[str, TierView]) -> PolicyView:
+def policy_view(policy: RoutingPolicy, tiers: Mapping[str, TierView], secrets: SecretLookup = no_secrets) -> PolicyView:
     """The routing view of one policy, its tier names resolved in its namespace."""
     spec = policy.spec
     namespace = policy.metadata.namespace
@@ -249,6 +266,7 @@ def policy_view(policy: RoutingPolicy, tiers: Mapping[str, TierView]) -> PolicyV
             classifier_header=spec.classifier.header.lower(),
             classifier_mode=spec.classifier.mode,
             low_confidence=spec.classifier.low_confidence,
+            external_classifier=_external_classifier(spec.classifier.external, namespace, secrets),
             route_hard_up=spec.classifier.difficulty == DifficultyRouting.ROUTE_HARD_UP,
             cold_start_wait={
                 latency_class: float(spec.cold_start.max_wait_seconds.for_class(latency_class))

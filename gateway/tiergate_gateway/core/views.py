@@ -108,6 +108,17 @@ class TierView:
 
 
 @dataclass(frozen=True, slots=True)
+class ExternalClassifierView:
+    """`spec.classifier.external` resolved: where to ask, how long to wait, and the key (never printed)."""
+
+    url: str
+    timeout_seconds: float
+    api_key: SecretStr | None = None
+    problem: str | None = None
+    """Why the service cannot be asked at all (its Secret is missing); the built-in classifier decides."""
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyView:
     """One policy with its tier references resolved."""
 
@@ -147,6 +158,8 @@ class PolicyView:
     """`spec.classifier.difficulty: RouteHardUp`: hard requests prefer the upper part of the task's range."""
     low_confidence: LowConfidence | None = None
     """What to do with a task the classifier is unsure of (`spec.classifier.lowConfidence`); None: nothing."""
+    external_classifier: ExternalClassifierView | None = None
+    """The team's own classifier service (`spec.classifier.external`); None: the built-in classifier only."""
 
     @property
     def label(self) -> str:

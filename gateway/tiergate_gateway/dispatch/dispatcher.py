@@ -31,7 +31,7 @@ from tiergate_api.constants import (
     HEADER_TIER,
 )
 from tiergate_api.enums import RetryOn
-from tiergate_gateway.core.decision import Decision, decide
+from tiergate_gateway.core.decision import Decision, asks_external, decide, resolve_policy
 from tiergate_gateway.core.errors import (
     SHOULD_RETRY_HEADER,
     BudgetExceededError,
@@ -42,11 +42,13 @@ from tiergate_gateway.core.errors import (
     TierAtCapacityError,
     TierRateLimitError,
 )
+from tiergate_gateway.core.external_verdict import ExternalVerdict
 from tiergate_gateway.core.health_view import COLD, HealthView
 from tiergate_gateway.core.protocol import ParsedRequest, sse_error_event, tier_error_body, usage_counts
 from tiergate_gateway.core.registry import Snapshot
 from tiergate_gateway.core.routing import HEALTH_SKIPS, Note, Plan, Role, SkipReason, Step, retry_after_header
 from tiergate_gateway.core.views import TierView
+from tiergate_gateway.dispatch.external_classifiers import ExternalClassifiers
 from tiergate_gateway.dispatch.replica_tries import Chosen, ReplicaTries
 from tiergate_gateway.runtime.attempt import Attempt, admit, refusal
 from tiergate_gateway.runtime.budget import SpendBook, utc_day
@@ -177,9 +179,24 @@ class Dispatcher:
             self.live = ColdAwareHealth(self.live, cold_starts)
         self._budget_logged: set[tuple[str, str]] = set()
         self._known_snapshot: Snapshot | None = None
+        self.external = ExternalClassifiers(transport, clock)
 
-    def decide(self, parsed: ParsedRequest, headers: Mapping[str, str]) -> Decision:
-        """The routing decision for a request against the current snapshot, in a `tiergate.route` span."""
+    async def decide_asking(
+        self, parsed: ParsedRequest, raw: bytes, headers: Mapping[str, str], request_id: str | None = None
+    ) -> Decision:
+        """`decide`, after asking the policy's external classifier (when it has one) about `raw`, the
+        client's body. Its failures are verdicts, not errors: the built-in classifier then decides."""
+        snapshot = self._snapshot()
+        try:
+            policy, _direct = resolve_policy(snapshot, parsed.model)
+        except GatewayError:  # raised again by `decide`, on its route span
+            return self.decide(parsed, headers)
+        verdict = None
+        if asks_external(policy, headers):
+            verdict = await self.external.verdict(policy, raw, request_id)
+        return self.decide(parsed, headers, verdict)
+
+    def _snapshot(self) -> Snapshot:
         if not self.store.ready:
             raise NotReadyError("the gateway has not loaded its tiers and policies yet; retry shortly")
         snapshot = self.store.current
@@ -187,11 +204,19 @@ class Dispatcher:
             self._known_snapshot = snapshot
             self.health.forget_except(set(snapshot.tiers))
             self.limits.forget_except(set(snapshot.tiers))
+            self.external.forget_except({policy.key for policy in snapshot.policies.values()})
+        return snapshot
+
+    def decide(
+        self, parsed: ParsedRequest, headers: Mapping[str, str], external: ExternalVerdict | None = None
+    ) -> Decision:
+        """The routing decision for a request against the current snapshot, in a `tiergate.route` span."""
+        snapshot = self._snapshot()
         # Not start_as_current_span: nothing below starts spans or logs per request, and making the
         # span current costs ~4 us a request (two context switches) for no gain.
         span = tracer().start_span("tiergate.route")
         try:
-            decision = decide(snapshot, parsed, headers, self.live, self.state, self.clock())
+            decision = decide(snapshot, parsed, headers, self.live, self.state, self.clock(), external)
         except BudgetExceededError as exc:
             self._log_budget_once(parsed.model, f"budget exceeded for model {parsed.model!r}: {exc.message}")
             observe.end_route_with_error(span, exc)

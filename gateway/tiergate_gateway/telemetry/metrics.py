@@ -102,6 +102,17 @@ TIER_DEMAND = Counter(
     "Requests routing ranked first on an autoscaled tier, by the tier's state then (Ready, ScaledToZero, Starting)",
     ["tier", "tier_namespace", "state"],
 )
+EXTERNAL_CLASSIFIER = Counter(
+    "tiergate_external_classifier_total",
+    "Requests to policies' external classifiers by outcome (Ok; else the built-in classifier decided)",
+    ["policy", "outcome"],
+)
+EXTERNAL_CLASSIFIER_SECONDS = Histogram(
+    "tiergate_external_classifier_seconds",
+    "Time waited for an external classifier's answer",
+    ["policy"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 TIER_WAKES = Counter(
     "tiergate_tier_wakes_total",
     "Scale-from-zero writes the gateway made for cold tiers, by result",

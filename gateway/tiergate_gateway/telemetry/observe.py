@@ -44,6 +44,8 @@ def record_decision(span: Span, decision: Decision) -> None:
         "tiergate.notes": [n.value for n in plan.notes],
         "tiergate.estimate.prompt_tokens": plan.facts.prompt_tokens,
     }
+    if decision.external is not None:
+        attributes["tiergate.classifier.external.outcome"] = decision.external.outcome.value
     if decision.classification is not None:
         attributes["tiergate.classifier.confidence"] = decision.classification.confidence
         attributes["tiergate.classifier.cues"] = list(decision.classification.cues)

@@ -165,10 +165,10 @@ async def complete(
     try:
         async with asyncio.timeout(timeout):
             response = await transport.post(url, body, _headers(tier, headers))
-            content = await _read_limited(response, max_bytes)
+            content = await read_limited(response, max_bytes)
         response.release()
     except BaseException as exc:  # however the attempt ends, its connection is never leaked
-        _close(response)
+        close_response(response)
         raise _failure(exc, f"no answer within {timeout:g}s") from None
     elapsed_ms = (timer() - started) * 1000
     _raise_for_status(response.status, response.headers, content, clock)
@@ -204,14 +204,14 @@ async def open_stream(
         async with asyncio.timeout(timeout):
             response = await transport.post(url, body, _headers(tier, {**headers, "accept": "text/event-stream"}))
             if response.status != 200:
-                content = await _read_limited(response, _MAX_ERROR_BYTES)
+                content = await read_limited(response, _MAX_ERROR_BYTES)
                 response.release()
                 _raise_for_status(response.status, response.headers, content, clock)
             if not response.headers.get("content-type", "").lower().startswith("text/event-stream"):
                 raise AttemptFailure(FailureKind.INVALID_RESPONSE, "the stream's answer is not an event stream")
             first = await _first_event(response)
     except BaseException as exc:  # also a refused answer or a client that went away: never leak the connection
-        _close(response)
+        close_response(response)
         raise _failure(exc, f"no first byte within {timeout:g}s") from None
     rest = _rest(response, read_timeout or tier.timeout_seconds, until)
     return StreamHandle(response, first, rest, (timer() - started) * 1000)
@@ -268,7 +268,7 @@ async def _rest(response: UpstreamResponse, read_timeout: float, until: float | 
         yield chunk
 
 
-async def _read_limited(response: UpstreamResponse, max_bytes: int) -> bytes:
+async def read_limited(response: UpstreamResponse, max_bytes: int) -> bytes:
     """The body, or an InvalidResponse failure as soon as it is larger than `max_bytes`."""
     too_big = AttemptFailure(FailureKind.INVALID_RESPONSE, f"the answer is larger than {max_bytes} bytes")
     declared = response.headers.get("content-length")
@@ -284,7 +284,7 @@ async def _read_limited(response: UpstreamResponse, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _close(response: UpstreamResponse | None) -> None:
+def close_response(response: UpstreamResponse | None) -> None:
     if response is not None:
         response.close()
 

@@ -141,7 +141,7 @@ async def _complete(request: Request, endpoint: Endpoint) -> Response:
             content.record_request(parsed)
         if tenant is not None:
             state.keys.authorize(tenant, parsed.model)
-        decision = dispatcher.decide(parsed, request.headers)
+        decision = await dispatcher.decide_asking(parsed, raw, request.headers, entry.request_id)
         routed = _Routed(state.outcomes, decision, parsed, request.headers)
         entry.task = decision.plan.facts.task.value
         entry.policy = "" if decision.direct else decision.plan.policy.name

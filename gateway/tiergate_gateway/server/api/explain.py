@@ -24,7 +24,7 @@ async def explain(request: Request) -> JSONResponse:
     parsed = parse_request(raw, endpoint)
     if tenant is not None:
         request.app.state.keys.authorize(tenant, parsed.model)
-    decision = dispatcher.decide(parsed, request.headers)
+    decision = await dispatcher.decide_asking(parsed, raw, request.headers)
     document = explain_decision(decision)
     replicas = dispatcher.replicas.explain(parsed, [step.tier for step in decision.plan.steps])
     if replicas:  # per tier with replicas: each one's scores for this request (docs/routing.md)
