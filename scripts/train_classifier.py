@@ -1,10 +1,12 @@
 """Train the classifier's learned head on the corpus's train split (`make train-classifier`; issue 18).
 
 Reproducible: the features are a pure function of the text (`core/_classify_learned.py`), the
-solver is scikit-learn's L-BFGS multinomial logistic regression (deterministic), and the training
+model is scikit-learn's linear SVM (LinearSVC, one-vs-rest squared hinge, seeded), and the training
 rows are the committed train split, the training-only prompts of corpus/extra/ and the regression set
 (tests/data; it was always tuning data). The dev split picks the regularisation. The test split is
-read only to drop extra prompts that nearly copy one of its prompts; nothing is learnt from it. Writes
+read only to drop extra prompts that nearly copy one of its prompts; nothing is learnt from it. The
+SVM's scores become probabilities by a softmax whose temperature is fitted on dev (lowest log loss)
+and folded into the weights, so serving reads them as a logistic head's. Writes
 `gateway/tiergate_gateway/core/model/task-head.npz` (float16 weights) and prints the dev accuracy of
 each candidate.
 
@@ -32,7 +34,9 @@ REGRESSION = ROOT / "tests" / "data" / "classifier-regression.jsonl"
 EXTRA = ROOT / "corpus" / "extra"
 """Training-only prompts written after the split (never in dev or test; near-copies of those are dropped)."""
 OUTPUT = ROOT / "gateway" / "tiergate_gateway" / "core" / "model" / "task-head.npz"
-CANDIDATE_C = (30.0, 100.0, 300.0)
+CANDIDATE_C = (0.5, 1.0, 2.0)
+TEMPERATURES = tuple(round(0.05 * step, 2) for step in range(1, 41))
+SEED = 18
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -84,6 +88,22 @@ def without_near_copies(rows: list[dict[str, Any]], held_out: list[dict[str, Any
     return kept
 
 
+def fitted_temperature(scores: Any, labels: Any) -> float:
+    """The softmax temperature that turns the SVM's scores into the dev split's best-calibrated
+    probabilities (lowest mean log loss over `TEMPERATURES`)."""
+    truth = np.array([TASK_ORDER.index(Task(label)) for label in labels])
+    best: tuple[float, float] | None = None
+    for temperature in TEMPERATURES:
+        logits = scores / temperature
+        logits = logits - logits.max(axis=1, keepdims=True)
+        log_probabilities = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        loss = float(-log_probabilities[np.arange(len(truth)), truth].mean())
+        if best is None or loss < best[0]:
+            best = (loss, temperature)
+    assert best is not None
+    return best[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
@@ -92,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        from sklearn.linear_model import LogisticRegression
+        from sklearn.svm import LinearSVC
     except ImportError:
         print("train_classifier: needs scikit-learn: pip install -e '.[train]'", file=sys.stderr)
         return 2
@@ -106,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     dev_labels = np.array([row["task"] for row in dev])
     best: tuple[float, float, Any] | None = None
     for c in CANDIDATE_C:
-        model = LogisticRegression(C=c, max_iter=5000).fit(x_train, labels)
+        model = LinearSVC(C=c, random_state=SEED, max_iter=20000).fit(x_train, labels)
         accuracy = float((model.predict(x_dev) == dev_labels).mean())
         print(f"C={c:g}: dev accuracy {accuracy:.1%}")
         if best is None or accuracy > best[0]:
@@ -114,15 +134,18 @@ def main(argv: list[str] | None = None) -> int:
     assert best is not None
     accuracy, c, model = best
     order = [list(model.classes_).index(task.value) for task in TASK_ORDER]
-    coef = model.coef_[order]  # (7, BUCKETS + 7)
+    temperature = fitted_temperature(model.decision_function(x_dev)[:, order], dev_labels)
+    coef = model.coef_[order] / temperature  # (7, BUCKETS + 7)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         args.output,
         weights=coef[:, :BUCKETS].T.astype(np.float16),
         cue_weights=coef[:, BUCKETS:].T.astype(np.float16),
-        bias=model.intercept_[order].astype(np.float16),
+        bias=(model.intercept_[order] / temperature).astype(np.float16),
     )
-    print(f"kept C={c:g} (dev {accuracy:.1%}); wrote {args.output} ({args.output.stat().st_size / 1e6:.1f} MB)")
+    size_mb = args.output.stat().st_size / 1e6
+    print(f"kept C={c:g} (dev {accuracy:.1%}), softmax temperature {temperature:g}")
+    print(f"wrote {args.output} ({size_mb:.1f} MB)")
     return 0
 
 

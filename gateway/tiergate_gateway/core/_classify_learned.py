@@ -33,6 +33,8 @@ BUCKETS: Final = 1 << BITS
 NGRAMS: Final = (3, 4, 5)
 MAX_BYTES: Final = 1500
 """Bytes of each part read: its head (2/3) and tail (1/3) when it is longer."""
+CONTEXT_AS_INSTRUCTION_CHARS: Final = 600
+"""The end of the earlier turns that is read as instruction too (the question the last turn answers)."""
 SALT_LAST, SALT_CONTEXT, SALT_SYSTEM, SALT_CUES, SALT_INSTRUCTION = 1, 2, 3, 4, 5
 CUE_SCALE: Final = 0.1
 """The cue scorer's per-task scores enter the head scaled, so its weights stay on the n-grams' scale."""
@@ -116,15 +118,20 @@ def features(messages: Sequence[Mapping[str, Any]], cue_names: Iterable[str], in
     """The sparse feature vector of a conversation: bucket numbers and their values (buckets may repeat).
 
     `instruction` is the last turn without its pasted payload, as the cue scorer split it: in a space of
-    its own, so that a long paste cannot drown a one-line request."""
+    its own, so that a long paste cannot drown a one-line request. The system prompt and the end of the
+    earlier turns are read in that space too, besides their own: an application's system prompt often
+    says what to do with a user turn that is only the payload ("extract vendor, date and total" above a
+    receipt), and a follow-up's request is often the assistant's last question or the user's last ask."""
     last, earlier, system = conversation_parts(messages)
     parts = [_part(hashed_ngrams(last, SALT_LAST))]
     if instruction:
         parts.append(_part(hashed_ngrams(instruction, SALT_INSTRUCTION)))
     if earlier:
         parts.append(_part(hashed_ngrams(earlier, SALT_CONTEXT)))
+        parts.append(_part(hashed_ngrams(earlier[-CONTEXT_AS_INSTRUCTION_CHARS:], SALT_INSTRUCTION)))
     if system:
         parts.append(_part(hashed_ngrams(system, SALT_SYSTEM)))
+        parts.append(_part(hashed_ngrams(system, SALT_INSTRUCTION)))
     names = list(cue_names)
     if names:
         parts.append(
