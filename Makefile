@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tiergate-installed
 
-.PHONY: help setup demo test test-slow lint crds dashboard bench bench-compare bench-replicas bench-capacity bench-replay train-classifier soak clean
+.PHONY: help setup demo test test-slow lint crds dashboard bench bench-compare bench-replicas bench-capacity bench-replay bench-classifier train-classifier soak clean
 
 help:
 	@echo "make demo      set up and run the demo (simulated tiers + gateway in local mode)"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-replicas  replica picking against round-robin, least-connections and random (nginx), open loop"
 	@echo "make bench-capacity  a simulated day: GPU pools sized for peak or mean against autoscaling with fallback"
 	@echo "make bench-replay  tiergate replay's offline speed on a day of synthetic traffic, one core"
+	@echo "make bench-classifier  what the task classifier costs per request (p50, p99) and in memory, one core"
 	@echo "make train-classifier  retrain the task classifier's learned head on the corpus's train split"
 	@echo "make soak      fault-injection soak: 5,000 requests through failing tiers"
 	@echo "make docs      regenerate docs/api-reference.md from the CRDs"
@@ -68,6 +69,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/operator_bench.py
 	$(BIN)/python bench/replay_bench.py
+	$(BIN)/python bench/classifier_cost.py
 
 # LiteLLM's proxy in its own virtual environment, then the suite with its row filled in.
 bench-compare: $(STAMP)
@@ -85,6 +87,10 @@ train-classifier: $(STAMP)
 
 bench-replay: $(STAMP)
 	$(BIN)/python bench/replay_bench.py
+
+# What the task classifier costs per request (issue 18's goals): chat-sized, an 8,000-token document, memory.
+bench-classifier: $(STAMP)
+	$(BIN)/python bench/classifier_cost.py
 
 # TierGate's dispatcher, cold-start book and a model of KEDA on virtual time (no cluster, no GPU).
 bench-capacity: $(STAMP)
