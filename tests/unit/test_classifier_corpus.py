@@ -22,8 +22,8 @@ from tiergate_gateway.core.classify import classify_messages
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_SPLIT = ROOT / "corpus" / "splits" / "test.jsonl"
-FLOOR_OVERALL = 0.91
-FLOOR_PER_TASK = 0.86
+FLOOR_OVERALL = 0.94
+FLOOR_PER_TASK = 0.88
 
 
 def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
