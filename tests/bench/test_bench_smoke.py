@@ -100,3 +100,15 @@ def test_replay_benchmark_runs(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["every policy (4) and tier (5)"]["lines"] == 300
     assert report["same, gzipped log"]["lines"] == 300
+
+
+@pytest.mark.slow
+def test_classifier_cost_benchmark_runs(tmp_path: Path) -> None:
+    out = tmp_path / "classifier.json"
+    command = [sys.executable, str(BENCH / "classifier_cost.py"), "--quick", "--output", str(out)]
+    subprocess.run(command, check=True, timeout=300, stdout=subprocess.DEVNULL)
+    report = json.loads(out.read_text())
+    assert report["chat_sized_us"]["requests"] > 400
+    assert 0 < report["chat_sized_us"]["p50"] <= report["chat_sized_us"]["p99"]
+    assert 0 < report["document_8k_tokens_us"]["p50"] <= report["document_8k_tokens_us"]["p99"]
+    assert report["added_rss_mb"] > 0
