@@ -166,9 +166,9 @@ class LowConfidence(ApiModel):
     """What to do when the classifier is unsure of a request's task.
 
     Unsure means its confidence (the probability of the task it chose, shown by explain; for an external
-    classifier, the confidence it answered with) is below belowPercent. RouteUp keeps the task but does not make the smallest capable tier the primary: the
-    next size up answers first, and the smallest stays in the plan as a fallback. DefaultTask routes
-    the request as defaultTask instead.
+    classifier, the confidence it answered with) is below belowPercent. RouteUp keeps the task but does
+    not make the smallest capable tier the primary: the next size up answers first, and the smallest
+    stays in the plan as a fallback. DefaultTask routes the request as defaultTask instead.
     """
 
     below_percent: Annotated[Int, Field(ge=1, le=99)] = 50
