@@ -18,6 +18,8 @@ cannot drift.
 
 from __future__ import annotations
 
+import functools
+import math
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +45,8 @@ TASK_ORDER: Final = tuple(Task)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _SHIFT = np.uint64(64 - BITS)
 _MASK3, _MASK4, _MASK5 = np.uint64((1 << 24) - 1), np.uint64((1 << 32) - 1), np.uint64((1 << 40) - 1)
+_TEXT_NUMBERS: Final = np.arange(16)
+"""0, 1, 2, ...: a request has at most six texts (`_spaces`)."""
 _PADDING: Final = bytes(8)
 """Zero bytes after the joined texts, so the 64-bit view at the last offsets stays inside the buffer."""
 _KEYS: Final = np.array(
@@ -96,6 +100,10 @@ def cue_bucket(name: str) -> int:
     return (zlib.crc32(name.encode()) * 2654435761 + SALT_CUES) % BUCKETS
 
 
+_cue_bucket = functools.lru_cache(maxsize=4096)(cue_bucket)
+"""`cue_bucket`, remembered: the cue names are a fixed vocabulary."""
+
+
 def _spaces(messages: Sequence[Mapping[str, Any]], instruction: str) -> tuple[list[bytes], list[int]]:
     """The texts read, clipped, and the hash space of each.
 
@@ -118,7 +126,8 @@ def _spaces(messages: Sequence[Mapping[str, Any]], instruction: str) -> tuple[li
 
 
 def features(messages: Sequence[Mapping[str, Any]], cue_names: Iterable[str], instruction: str = "") -> tuple[Any, Any]:
-    """The sparse feature vector of a conversation: bucket numbers and their values (buckets may repeat).
+    """The sparse feature vector of a conversation: bucket numbers (uint64) and their values (buckets may
+    repeat).
 
     Every text's byte 3-, 4- and 5-grams, placed in its text's space by multiply-shift hashing of the
     n-gram's bytes (read as one little-endian integer) mixed with the space's key. The texts are joined
@@ -131,23 +140,23 @@ def features(messages: Sequence[Mapping[str, Any]], cue_names: Iterable[str], in
     chunks, salts = _spaces(messages, instruction)
     lengths = [len(chunk) for chunk in chunks]
     size = sum(lengths)
-    found: list[Any] = []
-    values: list[Any] = []
-    if size >= NGRAMS[-1]:
-        words = np.ndarray((size,), dtype="<u8", buffer=b"".join(chunks) + _PADDING, strides=(1,))
-        grams = np.concatenate((words[:-2] & _MASK3, words[:-3] & _MASK4, words[:-4] & _MASK5))
-        key = np.repeat(_KEYS[salts], lengths)
-        weight = np.repeat(np.array([max(3 * n - 6, 1) ** -0.5 for n in lengths], dtype=np.float32), lengths)
-        mixed = (grams ^ np.concatenate((key[:-2], key[:-3], key[:-4]))) * _GOLDEN
-        found.append(mixed >> _SHIFT)
-        values.append(np.concatenate((weight[:-2], weight[:-3], weight[:-4])))
-    names = list(cue_names)
-    if names:
-        found.append(np.array([cue_bucket(name) for name in names], dtype=np.uint64))
-        values.append(np.full(len(names), len(names) ** -0.5, dtype=np.float32))
-    if not found:
-        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)
-    return np.concatenate(found).astype(np.intp), np.concatenate(values)
+    names = [_cue_bucket(name) for name in cue_names]
+    if size < NGRAMS[-1]:
+        return np.array(names, dtype=np.uint64), np.full(len(names), len(names) ** -0.5, dtype=np.float32)
+    words = np.ndarray((size,), dtype="<u8", buffer=b"".join(chunks) + _PADDING, strides=(1,))
+    grams = np.concatenate((words[:-2] & _MASK3, words[:-3] & _MASK4, words[:-4] & _MASK5))
+    # Which text each n-gram starts in (an n-gram across a join counts for the text it starts in; every
+    # text starts and ends with a space, so such n-grams look like none inside a text).
+    owner = np.repeat(_TEXT_NUMBERS[: len(lengths)], lengths)
+    owner = np.concatenate((owner[:-2], owner[:-3], owner[:-4]))
+    found = ((grams ^ _KEYS[salts][owner]) * _GOLDEN) >> _SHIFT
+    values = np.array([max(3 * length - 6, 1) ** -0.5 for length in lengths], dtype=np.float32)[owner]
+    if not names:
+        return found, values
+    return (
+        np.concatenate((found, np.array(names, dtype=np.uint64))),
+        np.concatenate((values, np.full(len(names), len(names) ** -0.5, dtype=np.float32))),
+    )
 
 
 @dataclass(frozen=True)
@@ -156,9 +165,9 @@ class Head:
 
     weights: Any
     """float32 (BUCKETS, 8): a bucket's per-task weights, padded to 32 bytes a row (a faster gather)."""
-    cue_weights: Any
-    """float32 (7, 7): per-task score in, per-task logit out."""
-    bias: Any
+    dense_weights: Any
+    """float32 (8, 8): the seven cue scores' weights, scaled by CUE_SCALE, then the bias as an eighth row
+    (its input is 1); padded like `weights`."""
 
     def probabilities(
         self,
@@ -166,15 +175,15 @@ class Head:
         cue_scores: Sequence[float],
         cue_names: Iterable[str],
         instruction: str = "",
-    ) -> Any:
-        """Softmax over the tasks, in `TASK_ORDER`."""
+    ) -> list[float]:
+        """Softmax over the tasks, in `TASK_ORDER`: six numpy operations, then seven floats in Python."""
         buckets, values = features(messages, cue_names, instruction)
-        text = values @ self.weights[buckets]
-        cues = (np.asarray(cue_scores, dtype=np.float32) * CUE_SCALE) @ self.cue_weights
-        logits = text[:7] + cues + self.bias
-        logits -= logits.max()
-        exp = np.exp(logits)
-        return exp / exp.sum()
+        dense = np.array([*cue_scores, 1.0], dtype=np.float32)
+        logits = (values @ self.weights[buckets] + dense @ self.dense_weights).tolist()[:7]
+        top = max(logits)
+        exp = [math.exp(logit - top) for logit in logits]
+        total = sum(exp)
+        return [share / total for share in exp]
 
 
 def load_head() -> Head | None:
@@ -185,8 +194,7 @@ def load_head() -> Head | None:
     with path.open("rb") as file, np.load(file) as data:
         weights = np.zeros((BUCKETS, 8), dtype=np.float32)
         weights[:, :7] = data["weights"]
-        return Head(
-            weights=weights,
-            cue_weights=data["cue_weights"].astype(np.float32),
-            bias=data["bias"].astype(np.float32),
-        )
+        dense = np.zeros((8, 8), dtype=np.float32)
+        dense[:7, :7] = data["cue_weights"].astype(np.float32) * np.float32(CUE_SCALE)
+        dense[7, :7] = data["bias"]
+        return Head(weights=weights, dense_weights=dense)

@@ -86,6 +86,9 @@ class GatewaySettings(BaseSettings):
     # What routing did, for people (docs/replay.md): the /ui status page and the decision log.
     ui: bool = True
     """Serve the status page at /ui (behind a key with the admin scope when auth is on)."""
+    gc_young_threshold: int = Field(default=50_000, ge=0, le=10_000_000)
+    """Allocations between two collections of CPython's youngest generation (CPython's default: 700); once
+    started, the objects made at start-up are frozen out of every collection. 0 leaves CPython's defaults."""
     ui_recent_decisions: int = Field(default=300, ge=1, le=10_000)
     """How many recent decisions the status page lists (per worker)."""
     decision_log: Path | None = None
