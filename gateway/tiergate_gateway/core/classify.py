@@ -165,19 +165,15 @@ def _rarity(char: str) -> int:
 # Every literal `_has_stack_trace`, the SQL test and the shell test look for.
 _HAS_CODE_SHAPE_LITERAL = _AnyOf(
     (
-        *cues_.STACK_TRACE_LITERALS,
-        "Error: ",
-        "Exception: ",
-        *_STACK_FRAME_HINTS,
-        *cues_.SQL_HINTS,
-        *cues_.SHELL_LITERALS,
+        *cues_.STACK_TRACE_LITERALS, "Error: ", "Exception: ", *_STACK_FRAME_HINTS,
+        *cues_.SQL_HINTS, *cues_.SHELL_LITERALS,
     )
 )
 
 # Cheap tests that must pass before a costlier pattern can match (each implied by the pattern).
 _DIGIT = re.compile(r"\d")  # NUMBER, ARITHMETIC and UNIT_QUANTITY all need one
 _CAPS_RUN = re.compile(r"[A-Z][A-Z_]{2}")  # CAPS_LABELS needs one
-_QUOTE_MARKS = re.compile('["“«„「]')  # QUOTED needs one
+_QUOTE_MARKS = re.compile("[\"“«„「]")  # QUOTED needs one
 # `_line_shapes`: the line starts that mark code, by first character; any code operator.
 _CODE_LINE_STARTS = {
     first: tuple(start for start in cues_.CODE_LINE_STARTS if start[0] == first)
@@ -189,7 +185,9 @@ _CHOICE_WORD_STEMS = tuple({word[:2] for word in cues_.CHOICE_WORDS})
 # A text made only of small-talk tokens (1 to 12 of them): `_is_small_talk` in one match.
 # (A listed token that is not a whole `\w+` word could never equal a token, so it is left out.)
 _SMALL_TALK_ONLY = re.compile(
-    r"\W*(?:" + literal_alternation(t for t in cues_.SMALL_TALK_TOKENS if cues_.WORD.fullmatch(t)) + r"(?!\w)\W*){1,12}"
+    r"\W*(?:"
+    + literal_alternation(t for t in cues_.SMALL_TALK_TOKENS if cues_.WORD.fullmatch(t))
+    + r"(?!\w)\W*){1,12}"
 )
 
 
@@ -627,7 +625,9 @@ def _field_nouns(lowered: str, words: frozenset[str]) -> int:
     return len(words & cues_.FIELD_NOUNS) + sum(map(lowered.__contains__, cues_.CJK_FIELD_NOUNS))
 
 
-def _score_payload(turn: _Turn, lowered: str, words: frozenset[str], shapes: _LineShapes, ev: _Evidence) -> None:
+def _score_payload(
+    turn: _Turn, lowered: str, words: frozenset[str], shapes: _LineShapes, ev: _Evidence
+) -> None:
     """What the pasted material and the way the instruction refers to it suggest."""
     payload = _sample(turn.payload)
     if len(turn.payload) >= _LONG_DOCUMENT and _CODE_EVIDENCE.isdisjoint(ev.fired):
