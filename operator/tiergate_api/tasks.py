@@ -43,3 +43,16 @@ LATENCY_CLASS_MAX_BILLIONS: Final[dict[LatencyClass, Decimal | None]] = {
 def default_tasks(size_billions: Decimal) -> frozenset[Task]:
     """Tasks a tier of this size handles when it lists none: every band starting at or below it."""
     return frozenset(task for task, start in TASK_MIN_BILLIONS.items() if start <= size_billions)
+
+
+def loose_name(value: str) -> str:
+    """A name as headers and services may spell it: case, dashes, underscores and spaces ignored."""
+    return value.replace("-", "").replace("_", "").replace(" ", "").lower()
+
+
+_TASKS_BY_LOOSE_NAME: Final = {loose_name(task.value): task for task in Task}
+
+
+def task_named(value: str) -> Task | None:
+    """The task a header or a classifier service names (`loose_name`), or None."""
+    return _TASKS_BY_LOOSE_NAME.get(loose_name(value))

@@ -180,11 +180,7 @@ class SimApp:
         self, scope: Scope, receive: Receive, knobs: Knobs, planner: Planner
     ) -> tuple[Plan, int | None, Fault]:
         """Read, record and check a request: its plan, a forced status, and its fault."""
-        body = _parse_json(await _read_body(receive))
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
-        self.stats.seen(SeenRequest(scope["method"], scope["path"], headers, None if body is _NOT_JSON else body))
-        authorization, fault_name, forced_status = _sim_headers(headers)
-        _check_key(knobs, authorization)
+        body, fault_name, forced_status = await self._receive(scope, receive, knobs)
         if body is _NOT_JSON:
             raise SimRequestError(
                 400,
@@ -194,6 +190,16 @@ class SimApp:
         plan = planner(body, self.config, knobs)
         status = _parse_status(forced_status)
         return plan, status, self._fault(knobs, fault_name, streaming=plan.stream)
+
+    async def _receive(self, scope: Scope, receive: Receive, knobs: Knobs) -> tuple[Any, bytes | None, bytes | None]:
+        """Read and record a request and check its key: its JSON body (or `_NOT_JSON`), and its
+        x-sim-fault and x-sim-status headers. Raises SimRequestError (too large, wrong key)."""
+        body = _parse_json(await _read_body(receive))
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        self.stats.seen(SeenRequest(scope["method"], scope["path"], headers, None if body is _NOT_JSON else body))
+        authorization, fault_name, forced_status = _sim_headers(headers)
+        _check_key(knobs, authorization)
+        return body, fault_name, forced_status
 
     def _fault(self, knobs: Knobs, name: bytes | None, *, streaming: bool) -> Fault:
         if name is None:
@@ -220,13 +226,8 @@ class SimApp:
         """A stand-in for a team's own classifier service (`spec.classifier.external`), shaped by the
         classify_* knobs; error_rate and hang_rate apply to it as to completions."""
         knobs = self.knobs
-        raw = await _read_body(receive)
-        body = _parse_json(raw)
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
-        self.stats.seen(SeenRequest(scope["method"], scope["path"], headers, None if body is _NOT_JSON else body))
-        authorization, fault_name, _status = _sim_headers(headers)
         try:
-            _check_key(knobs, authorization)
+            _body, fault_name, _status = await self._receive(scope, receive, knobs)
         except SimRequestError as exc:
             await _send_request_error(send, exc)
             return

@@ -107,6 +107,8 @@ def test_a_slow_service_costs_at_most_its_timeout_then_the_built_in_classifier_d
         ({"classify_body": '{"label": "Chat"}'}, "InvalidAnswer", 'the answer has no "task" string'),
         ({"classify_task": "Poetry"}, "InvalidAnswer", "unknown task 'Poetry'"),
         ({"classify_body": '{"task": "Chat", "confidence": 87}'}, "InvalidAnswer", '"confidence" must be'),
+        ({"classify_body": '{"task": "' + "x" * 70_000 + '"}'}, "InvalidAnswer", "larger than 65536 bytes"),
+        ({"classify_task": "Reasoning" * 500}, "InvalidAnswer", "unknown task 'ReasoningReasoning"),
     ],
 )
 def test_a_failing_service_is_named_and_the_built_in_classifier_decides(

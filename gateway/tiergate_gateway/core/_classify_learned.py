@@ -137,26 +137,29 @@ def features(messages: Sequence[Mapping[str, Any]], cue_names: Iterable[str], in
     long (an n-gram across a join counts for the text it starts in; every text starts and ends with a
     space, so such n-grams look like none inside a text). Then the names of the cues that fired, each
     1/sqrt(count)."""
-    chunks, salts = _spaces(messages, instruction)
-    lengths = [len(chunk) for chunk in chunks]
-    size = sum(lengths)
+    found, values = _ngrams(*_spaces(messages, instruction))
     names = [_cue_bucket(name) for name in cue_names]
-    if size < NGRAMS[-1]:
-        return np.array(names, dtype=np.uint64), np.full(len(names), len(names) ** -0.5, dtype=np.float32)
-    words = np.ndarray((size,), dtype="<u8", buffer=b"".join(chunks) + _PADDING, strides=(1,))
-    grams = np.concatenate((words[:-2] & _MASK3, words[:-3] & _MASK4, words[:-4] & _MASK5))
-    # Which text each n-gram starts in (an n-gram across a join counts for the text it starts in; every
-    # text starts and ends with a space, so such n-grams look like none inside a text).
-    owner = np.repeat(_TEXT_NUMBERS[: len(lengths)], lengths)
-    owner = np.concatenate((owner[:-2], owner[:-3], owner[:-4]))
-    found = ((grams ^ _KEYS[salts][owner]) * _GOLDEN) >> _SHIFT
-    values = np.array([max(3 * length - 6, 1) ** -0.5 for length in lengths], dtype=np.float32)[owner]
     if not names:
         return found, values
     return (
         np.concatenate((found, np.array(names, dtype=np.uint64))),
         np.concatenate((values, np.full(len(names), len(names) ** -0.5, dtype=np.float32))),
     )
+
+
+def _ngrams(chunks: list[bytes], salts: list[int]) -> tuple[Any, Any]:
+    """The texts' n-gram buckets and values (`features`)."""
+    lengths = [len(chunk) for chunk in chunks]
+    size = sum(lengths)
+    if size < NGRAMS[-1]:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
+    words = np.ndarray((size,), dtype="<u8", buffer=b"".join(chunks) + _PADDING, strides=(1,))
+    grams = np.concatenate((words[:-2] & _MASK3, words[:-3] & _MASK4, words[:-4] & _MASK5))
+    owner = np.repeat(_TEXT_NUMBERS[: len(lengths)], lengths)  # the text each n-gram starts in
+    owner = np.concatenate((owner[:-2], owner[:-3], owner[:-4]))
+    found = ((grams ^ _KEYS[salts][owner]) * _GOLDEN) >> _SHIFT
+    values = np.array([max(3 * length - 6, 1) ** -0.5 for length in lengths], dtype=np.float32)[owner]
+    return found, values
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ from typing import Protocol
 
 from tiergate_api.constants import HEADER_LATENCY_CLASS, HEADER_TASK
 from tiergate_api.enums import ClassifierMode, LatencyClass, LowConfidenceAction, OnBudgetExceeded, Strategy, Task
+from tiergate_api.tasks import loose_name, task_named
 from tiergate_gateway.core.classify import Classification, classify_messages, classify_prompt
 from tiergate_gateway.core.difficulty import Difficulty, estimate
 from tiergate_gateway.core.errors import InvalidRequestError, ModelNotFoundError
-from tiergate_gateway.core.external_verdict import ExternalVerdict, task_named
+from tiergate_gateway.core.external_verdict import ExternalVerdict
 from tiergate_gateway.core.health_view import HealthView
 from tiergate_gateway.core.protocol import ParsedRequest
 from tiergate_gateway.core.registry import Snapshot
@@ -41,11 +42,7 @@ class Decision:
     """What the policy's external classifier said, when it was asked (or why it was not)."""
 
 
-def _normalise(value: str) -> str:
-    return value.replace("-", "").replace("_", "").replace(" ", "").lower()
-
-
-_LATENCY_CLASSES = {_normalise(c.value): c for c in LatencyClass}
+_LATENCY_CLASSES = {loose_name(c.value): c for c in LatencyClass}
 
 
 def parse_task(value: str, header: str) -> Task:
@@ -60,7 +57,7 @@ def parse_task(value: str, header: str) -> Task:
 
 def parse_latency_class(value: str) -> LatencyClass:
     """A latency class from the request header."""
-    found = _LATENCY_CLASSES.get(_normalise(value))
+    found = _LATENCY_CLASSES.get(loose_name(value))
     if found is None:
         raise InvalidRequestError(
             f"unknown latency class {value!r} in header {HEADER_LATENCY_CLASS}; "

@@ -14,6 +14,7 @@ from typing import Final
 import orjson
 
 from tiergate_api.enums import Task
+from tiergate_api.tasks import task_named
 
 MAX_ANSWER_BYTES: Final = 64 * 1024
 """A classifier's answer is a few bytes; more than this is not an answer."""
@@ -47,18 +48,6 @@ class ExternalVerdict:
     def failed(self) -> bool:
         """Whether the built-in classifier had to decide instead."""
         return self.outcome != ExternalOutcome.OK
-
-
-def _normalise(value: str) -> str:
-    return value.replace("-", "").replace("_", "").replace(" ", "").lower()
-
-
-_TASKS: Final = {_normalise(t.value): t for t in Task}
-
-
-def task_named(value: str) -> Task | None:
-    """The task a header or a service names (case and separators ignored), or None."""
-    return _TASKS.get(_normalise(value))
 
 
 def read_answer(content: bytes) -> tuple[Task, float | None]:

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from tiergate_api.conditions import ConditionStatus, find_condition
 from tiergate_api.enums import DifficultyRouting, LatencyClass, Locality, OnBudgetExceeded
-from tiergate_api.modeltier import ModelTier
+from tiergate_api.modeltier import ModelTier, SecretKeyRef
 from tiergate_api.quantities import billions
 from tiergate_api.routingpolicy import ExternalClassifier, RoutingPolicy
 from tiergate_api.tasks import default_tasks
@@ -105,13 +105,7 @@ def tier_view(tier: ModelTier, secrets: SecretLookup) -> TierView:
         replica_urls = spec.endpoint.replica_urls()
         url: str | None = replica_urls[0]
         timeout = float(spec.endpoint.timeout_seconds)
-        ref = spec.endpoint.api_key_secret_ref
-        if ref is not None:
-            value = secrets(namespace, ref.name, ref.key)
-            if value is None:
-                problem = f"SecretNotFound: key {ref.key!r} of Secret {ref.name!r} is missing"
-            else:
-                api_key = SecretStr(value.strip())
+        api_key, problem = _secret_key(secrets, namespace, spec.endpoint.api_key_secret_ref)
     else:
         url = tier.status.endpoint if tier.status else None
         replica_urls = [url] if url else []
@@ -196,20 +190,25 @@ def service_of(url: str | None) -> str | None:
     return None
 
 
+def _secret_key(
+    secrets: SecretLookup, namespace: str, ref: SecretKeyRef | None
+) -> tuple[SecretStr | None, str | None]:
+    """(the key, None), (None, why it is missing), or (None, None) without a reference."""
+    if ref is None:
+        return None, None
+    value = secrets(namespace, ref.name, ref.key)
+    if value is None:
+        return None, f"SecretNotFound: key {ref.key!r} of Secret {ref.name!r} is missing"
+    return SecretStr(value.strip()), None
+
+
 def _external_classifier(
     external: ExternalClassifier | None, namespace: str, secrets: SecretLookup
 ) -> ExternalClassifierView | None:
     if external is None:
         return None
-    timeout = external.timeout_milliseconds / 1000
-    ref = external.api_key_secret_ref
-    if ref is None:
-        return ExternalClassifierView(url=ascii_url(external.url), timeout_seconds=timeout)
-    value = secrets(namespace, ref.name, ref.key)
-    if value is None:
-        problem = f"SecretNotFound: key {ref.key!r} of Secret {ref.name!r} is missing"
-        return ExternalClassifierView(url=ascii_url(external.url), timeout_seconds=timeout, problem=problem)
-    return ExternalClassifierView(ascii_url(external.url), timeout, api_key=SecretStr(value.strip()))
+    api_key, problem = _secret_key(secrets, namespace, external.api_key_secret_ref)
+    return ExternalClassifierView(ascii_url(external.url), external.timeout_milliseconds / 1000, api_key, problem)
 
 
 def _ttft(size: Decimal) -> float:

@@ -31,7 +31,7 @@ from tiergate_api.constants import (
     HEADER_TIER,
 )
 from tiergate_api.enums import RetryOn
-from tiergate_gateway.core.decision import Decision, asks_external, decide, resolve_policy
+from tiergate_gateway.core.decision import Decision, asks_external, decide
 from tiergate_gateway.core.errors import (
     SHOULD_RETRY_HEADER,
     BudgetExceededError,
@@ -186,13 +186,9 @@ class Dispatcher:
     ) -> Decision:
         """`decide`, after asking the policy's external classifier (when it has one) about `raw`, the
         client's body. Its failures are verdicts, not errors: the built-in classifier then decides."""
-        snapshot = self._snapshot()
-        try:
-            policy, _direct = resolve_policy(snapshot, parsed.model)
-        except GatewayError:  # raised again by `decide`, on its route span
-            return self.decide(parsed, headers)
+        policy = self._snapshot().policies.get(parsed.model)  # a tier named directly has no classifier
         verdict = None
-        if asks_external(policy, headers):
+        if policy is not None and asks_external(policy, headers):
             verdict = await self.external.verdict(policy, raw, request_id)
         return self.decide(parsed, headers, verdict)
 
